@@ -1,0 +1,55 @@
+# The two commands a reader needs: `make figures` and `make test`. Everything else is set up here.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+SMOKE := build/smoke
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export OMP_NUM_THREADS ?= 2
+export MKL_NUM_THREADS ?= 2
+export PYTHONHASHSEED := 0
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: figures test data data-source bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+## figures: run every notebook in the `report` profile; notebooks/ and figures/ updated on success only
+figures: $(STAMP)
+	for nb in $(NOTEBOOKS); do echo "== $$nb"; start=$$(date +%s); \
+	  $(PY) -m helpers.notebook $$nb; echo "   $$(( $$(date +%s) - start )) s"; done
+
+## test: unit tests, then each notebook in the `smoke` profile, then nbval on the executed copies
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+	rm -rf $(SMOKE) && mkdir -p $(SMOKE)/figures
+	for nb in $(NOTEBOOKS); do echo "== smoke $$nb"; \
+	  $(PY) -m helpers.notebook $$nb --output $(SMOKE)/$$(basename $$nb) --figures $(SMOKE)/figures -p profile smoke; done
+	DDPM_FIGURES_DIR=$(CURDIR)/$(SMOKE)/figures $(PY) -m pytest -q --nbval --nbval-current-env \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg $(SMOKE)/*.ipynb
+
+## data: rebuild every dataset in data/ bit for bit (checked by tests/test_data.py)
+data: $(STAMP)
+	$(PY) -m helpers.data
+
+## data-source: re-download the Datasaurus source and check its sha256
+data-source: $(STAMP)
+	$(PY) -m helpers.data --fetch-source
+
+## bench: time the hot paths (sampling, training throughput)
+bench: $(STAMP)
+	$(PY) -m helpers.bench
+
+## clean: build outputs and caches only (never data/ sources or figures/)
+clean:
+	rm -rf build .pytest_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

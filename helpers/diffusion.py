@@ -1,0 +1,118 @@
+"""The DDPM forward and reverse processes for data of any shape (x: (n, ...), t: int or (n,)).
+
+Equation numbers are the report's; the ε-form of the reverse mean uses the correct 1/√α_t
+(the report's eq. 8 writes 1/√ᾱ_t, SPEC §4.1).
+"""
+import torch
+
+from .schedules import Schedule
+
+PREDICTIONS = ("eps", "v")
+
+
+def _randn_like(x: torch.Tensor, generator) -> torch.Tensor:
+    """Standard normal noise shaped like ``x``, drawn on the CPU generator, moved to x's device."""
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+
+
+def forward_step(s: Schedule, x_prev: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
+    """Eq. 1: x_t = √(1 − β_t) · x_{t−1} + √β_t · ε."""
+    return s.at(s.alpha, t, x_prev).sqrt() * x_prev + s.at(s.beta, t, x_prev).sqrt() * noise
+
+
+def forward_trajectory(s: Schedule, x0: torch.Tensor, generator=None) -> torch.Tensor:
+    """Iterate eq. 1 from x_0; returns (T + 1, *x0.shape) with x_t at index t."""
+    xs = x0.new_empty((s.T + 1, *x0.shape))
+    xs[0] = x0
+    for t in range(1, s.T + 1):
+        xs[t] = forward_step(s, xs[t - 1], t, _randn_like(x0, generator))
+    return xs
+
+
+def forward_sample(s: Schedule, x0: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
+    """Eq. 2 in closed form: x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε."""
+    ab = s.at(s.alpha_bar, t, x0)
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+
+def posterior_mean(s: Schedule, x_t: torch.Tensor, x0: torch.Tensor, t) -> torch.Tensor:
+    """Eq. 4: μ̃_t(x_t, x_0) = √ᾱ_{t−1} β_t/(1 − ᾱ_t) · x_0 + √α_t (1 − ᾱ_{t−1})/(1 − ᾱ_t) · x_t."""
+    return s.at(s.posterior_coef_x0, t, x_t) * x0 + s.at(s.posterior_coef_xt, t, x_t) * x_t
+
+
+def predict_x0(s: Schedule, x_t: torch.Tensor, eps: torch.Tensor, t) -> torch.Tensor:
+    """Invert eq. 2 for x_0: x̂_0 = (x_t − √(1 − ᾱ_t) · ε) / √ᾱ_t."""
+    ab = s.at(s.alpha_bar, t, x_t)
+    return (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
+
+
+def eps_reverse_mean(s: Schedule, x_t: torch.Tensor, eps: torch.Tensor, t) -> torch.Tensor:
+    """Eq. 8 corrected: μ̃_t = (x_t − β_t/√(1 − ᾱ_t) · ε) / √α_t  (Ho et al. 2020, eq. 11)."""
+    beta, ab = s.at(s.beta, t, x_t), s.at(s.alpha_bar, t, x_t)
+    return (x_t - beta / (1 - ab).sqrt() * eps) / (1 - beta).sqrt()
+
+
+def velocity(s: Schedule, x0: torch.Tensor, eps: torch.Tensor, t) -> torch.Tensor:
+    """The v-target of Salimans & Ho (2022): v = √ᾱ_t · ε − √(1 − ᾱ_t) · x_0."""
+    ab = s.at(s.alpha_bar, t, x0)
+    return ab.sqrt() * eps - (1 - ab).sqrt() * x0
+
+
+def x0_from_velocity(s: Schedule, x_t: torch.Tensor, v: torch.Tensor, t) -> torch.Tensor:
+    """x̂_0 = √ᾱ_t · x_t − √(1 − ᾱ_t) · v; finite even where ᾱ_t = 0."""
+    ab = s.at(s.alpha_bar, t, x_t)
+    return ab.sqrt() * x_t - (1 - ab).sqrt() * v
+
+
+def check_prediction(s: Schedule, prediction: str):
+    """Raise a ValueError unless ``prediction`` is known and can be sampled with ``s``."""
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+    if prediction == "eps" and s.alpha_bar[-1] == 0:
+        raise ValueError("prediction='eps' cannot sample a schedule with alpha_bar_T = 0 "
+                         "(x_T carries no signal, x_0 = 0/0); use prediction='v'")
+
+
+def reverse_mean(s: Schedule, out: torch.Tensor, x_t: torch.Tensor, t, prediction: str = "eps"):
+    """Mean of p_θ(x_{t−1} | x_t) from a network output ``out`` (ε̂ or v̂)."""
+    if prediction == "eps":
+        return eps_reverse_mean(s, x_t, out, t)
+    return posterior_mean(s, x_t, x0_from_velocity(s, x_t, out, t), t)
+
+
+def run_reverse(kernel, x_T: torch.Tensor, T: int, generator=None, trajectory: bool = False):
+    """Ancestral sampling x_{t−1} ~ N(mean, var), (mean, var) = kernel(x_t, t), t = T..1.
+
+    Returns x_0, or the trajectory (T + 1, *x_T.shape) with x_t at index t.
+    """
+    x = x_T
+    xs = x_T.new_empty((T + 1, *x_T.shape)) if trajectory else None
+    for t in range(T, 0, -1):
+        if trajectory:
+            xs[t] = x
+        mean, var = kernel(x, t)
+        x = mean + torch.as_tensor(var, dtype=x.dtype).sqrt() * _randn_like(x, generator)
+    if trajectory:
+        xs[0] = x
+    return xs if trajectory else x
+
+
+def ddpm_kernel(model, s: Schedule, prediction: str = "eps", variance: str = "posterior"):
+    """The learned reverse kernel: mean from the network, variance β̃_t (eq. 5) or β_t."""
+    check_prediction(s, prediction)
+    if variance not in ("posterior", "beta"):
+        raise ValueError(f"variance must be 'posterior' or 'beta', got {variance!r}")
+    var = s.posterior_variance if variance == "posterior" else s.beta
+
+    @torch.no_grad()
+    def kernel(x_t, t):
+        tt = torch.full(x_t.shape[:1], t, dtype=torch.long, device=x_t.device)
+        return reverse_mean(s, model(x_t, tt), x_t, t, prediction), var[t] if t > 1 else 0.0
+    return kernel
+
+
+def sample(model, s: Schedule, shape, generator=None, device="cpu", trajectory=False,
+           prediction="eps", variance="posterior"):
+    """Draw ``shape`` = (n, ...) samples from the model, starting at x_T ~ N(0, I)."""
+    x_T = torch.randn(tuple(shape), generator=generator).to(device)
+    return run_reverse(ddpm_kernel(model, s, prediction, variance), x_T, s.T, generator, trajectory)

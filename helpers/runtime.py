@@ -1,0 +1,94 @@
+"""Run-time plumbing shared by every notebook: paths, profiles, seeding, devices, atomic writes.
+
+Paths never depend on the working directory: they are resolved from this file, and the
+figure directory can be redirected with the environment variable ``DDPM_FIGURES_DIR``
+(``make test`` points it at ``build/`` so a smoke run never touches ``figures/``).
+"""
+import io
+import os
+import random
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "data"
+CACHE_DIR = Path(os.environ.get("DDPM_CACHE_DIR", ROOT / "build" / "cache"))
+PROFILES = ("smoke", "report", "full")
+
+
+def figures_dir() -> Path:
+    """Directory the figures go to: ``$DDPM_FIGURES_DIR`` or ``<repo>/figures``."""
+    return Path(os.environ.get("DDPM_FIGURES_DIR", ROOT / "figures"))
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if it is one of :data:`PROFILES`, else raise a ValueError naming it."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    return profile
+
+
+def pick(profile: str, **by_profile):
+    """The value for ``profile`` from keyword arguments ``smoke=..., report=..., full=...``.
+
+    ``full`` falls back to ``report`` when not given.
+    """
+    check_profile(profile)
+    if profile == "full" and "full" not in by_profile:
+        profile = "report"
+    return by_profile[profile]
+
+
+def seed_everything(seed: int = 0, threads: int = 2) -> torch.Generator:
+    """Seed Python, NumPy and torch, fix the thread count, and return a seeded CPU generator."""
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return torch.Generator().manual_seed(seed)
+
+
+def device(profile: str = "report") -> torch.device:
+    """CUDA when the ``full`` profile runs on a machine that has it, else the CPU."""
+    check_profile(profile)
+    return torch.device("cuda" if profile == "full" and torch.cuda.is_available() else "cpu")
+
+
+def atomic_write(path, write) -> Path:
+    """Call ``write(tmp_path)`` and move the result onto ``path`` only if it succeeded.
+
+    An interrupted run therefore never leaves a half-written file at ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def save_arrays(path, **arrays) -> Path:
+    """Write ``arrays`` to an ``.npz`` atomically, byte-identical for equal input.
+
+    ``np.savez`` stamps the wall-clock time into the zip; here every member gets a fixed date.
+    """
+    def write(tmp):
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, array in arrays.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+                zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
+                            buffer.getvalue(), zipfile.ZIP_DEFLATED)
+    return atomic_write(path, write)

@@ -1,0 +1,111 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import diffusion as D
+from helpers import schedules as S
+from conftest import assert_mc_close
+
+N = 200_000
+
+
+def test_closed_form_matches_iterated_forward(gen):
+    s = S.linear(50, 0.02, 0.3)
+    x0 = 3 + 0.5 * torch.randn(N, generator=gen, dtype=torch.float64)
+    traj = D.forward_trajectory(s, x0, gen)
+    assert traj.shape == (51, N)
+    for t in (1, 10, 25, 50):
+        closed = D.forward_sample(s, x0, t, torch.randn(N, generator=gen, dtype=torch.float64))
+        # both must have mean √ᾱ_t·3 and variance ᾱ_t·0.25 + 1 − ᾱ_t (ᾱ recomputed in numpy)
+        ab = np.prod(1 - np.linspace(0.02, 0.3, 50)[:t])
+        mean, var = math.sqrt(ab) * 3, ab * 0.25 + 1 - ab
+        for x in (traj[t], closed):
+            assert_mc_close(x.mean(), mean, math.sqrt(var), N)
+            assert_mc_close(x.var(), var, var * math.sqrt(2), N)
+
+
+def test_posterior_by_regression(gen):
+    """Simulate (x_{t−1}, x_t) given x_0; regress x_{t−1} on x_t: slope, intercept, residual."""
+    s, t, x0 = S.linear(20, 0.05, 0.3), 7, torch.full((N,), 1.7, dtype=torch.float64)
+    x_prev = D.forward_sample(s, x0, t - 1, torch.randn(N, generator=gen, dtype=torch.float64))
+    x_t = D.forward_step(s, x_prev, t, torch.randn(N, generator=gen, dtype=torch.float64))
+    slope, icept = np.polyfit(x_t.numpy(), x_prev.numpy(), 1)
+    resid = x_prev.numpy() - (slope * x_t.numpy() + icept)
+    assert abs(slope - s.posterior_coef_xt[t].item()) < 5e-3
+    assert abs(icept - s.posterior_coef_x0[t].item() * 1.7) < 1e-2
+    assert abs(resid.var() / s.posterior_variance[t].item() - 1) < 2e-2
+    np.testing.assert_allclose(D.posterior_mean(s, x_t[:5], x0[:5], t), slope * x_t[:5] + icept, atol=2e-2)
+
+
+def test_eps_reverse_mean_is_the_posterior_mean_at_predicted_x0(gen):
+    s = S.cosine(100)
+    x_t, eps = torch.randn(64, 2, generator=gen), torch.randn(64, 2, generator=gen)
+    t = torch.randint(1, 101, (64,), generator=gen)
+    via_x0 = D.posterior_mean(s, x_t, D.predict_x0(s, x_t, eps, t), t)
+    torch.testing.assert_close(D.eps_reverse_mean(s, x_t, eps, t), via_x0, rtol=1e-4, atol=1e-4)
+
+
+def test_eps_reverse_mean_by_hand_and_not_the_report_prefactor():
+    s = S.Schedule([0.1, 0.2])  # α_2 = 0.8, ᾱ_2 = 0.72
+    x_t, eps = torch.tensor([1.0]), torch.tensor([0.5])
+    by_hand = (1.0 - 0.2 / math.sqrt(0.28) * 0.5) / math.sqrt(0.8)
+    assert math.isclose(D.eps_reverse_mean(s, x_t, eps, 2).item(), by_hand, rel_tol=1e-6)
+    report_eq8 = (1.0 - 0.2 / math.sqrt(0.28) * 0.5) / math.sqrt(0.72)
+    assert abs(by_hand - report_eq8) > 0.04
+
+
+def test_velocity_round_trip_even_at_zero_snr(gen):
+    s = S.zero_terminal_snr(S.linear(50))
+    x0, eps = torch.randn(10, 2, generator=gen), torch.randn(10, 2, generator=gen)
+    for t in (1, 25, 50):
+        v = D.velocity(s, x0, eps, t)
+        torch.testing.assert_close(D.x0_from_velocity(s, D.forward_sample(s, x0, t, eps), v, t), x0)
+
+
+def test_sampler_shapes_and_determinism():
+    s = S.linear(10)
+    model = lambda x, t: 0.1 * x  # noqa: E731
+    a = D.sample(model, s, (7, 3, 2), torch.Generator().manual_seed(0), trajectory=True)
+    b = D.sample(model, s, (7, 3, 2), torch.Generator().manual_seed(0), trajectory=True)
+    assert a.shape == (11, 7, 3, 2) and torch.equal(a, b)
+    c = D.sample(model, s, (7, 3, 2), torch.Generator().manual_seed(1))
+    assert not torch.equal(a[0], c)
+
+
+def test_sampler_with_the_oracle_v_at_zero_snr_propagates_moments_exactly(gen):
+    """End to end through the v-path on N(m, p²) data. With the best v̂ (from E[ε|x_t] and
+    E[x_0|x_t]) each step is x_{t−1} = a_t x_t + b_t + σ_t z, so the sampled mean and variance
+    follow a scalar recursion, computed here in numpy from the definitions."""
+    s, m, p = S.zero_terminal_snr(S.linear(100, 1e-3, 0.05)), 2.0, 0.5
+    ab = s.alpha_bar
+
+    def oracle_v(x, t):
+        a = ab[t].view(-1, 1).to(x)
+        var = a * p ** 2 + 1 - a
+        eps = (1 - a).sqrt() * (x - a.sqrt() * m) / var
+        x0 = m + a.sqrt() * p ** 2 / var * (x - a.sqrt() * m)
+        return a.sqrt() * eps - (1 - a).sqrt() * x0
+    with pytest.raises(ValueError, match="prediction"):
+        D.sample(oracle_v, s, (10, 1), gen)
+    x = D.sample(oracle_v, s, (N, 1), gen, prediction="v").double()
+
+    abar = np.cumprod(np.r_[1.0, 1 - s.beta[1:].numpy()])
+    mean, var = 0.0, 1.0
+    for t in range(100, 0, -1):
+        beta, prev, var_t = 1 - abar[t] / abar[t - 1], abar[t - 1], abar[t] * p ** 2 + 1 - abar[t]
+        c_x0, c_xt = np.sqrt(prev) * beta / (1 - abar[t]), np.sqrt(1 - beta) * (1 - prev) / (1 - abar[t])
+        gain = np.sqrt(abar[t]) * p ** 2 / var_t          # E[x_0|x_t] = m + gain (x_t − √ᾱ_t m)
+        a, b = c_xt + c_x0 * gain, c_x0 * (m - gain * np.sqrt(abar[t]) * m)
+        mean, var = a * mean + b, a ** 2 * var + beta * (1 - prev) / (1 - abar[t])
+    assert_mc_close(x.mean(), mean, np.sqrt(var), N)
+    assert_mc_close(x.var(), var, var * np.sqrt(2), N)
+    assert abs(mean - m) < 0.01 and abs(np.sqrt(var) - p) < 0.05
+
+
+@pytest.mark.parametrize("kwargs, word", [({"prediction": "x0"}, "prediction"),
+                                          ({"variance": "learned"}, "variance")])
+def test_sampler_bad_options(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        D.sample(lambda x, t: x, S.linear(5), (2, 2), **kwargs)

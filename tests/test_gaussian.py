@@ -1,0 +1,89 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import diffusion as D
+from helpers import gaussian as G
+from helpers import schedules as S
+from conftest import assert_mc_close
+
+N, M, P = 200_000, 3.0, 0.5
+SCHED = S.linear(50, 0.02, 0.3)
+
+
+def forward_marginals(gen):
+    """Forward marginals by simulation: (T + 1, N) from x_0 ~ N(m, p²)."""
+    x0 = M + P * torch.randn(N, generator=gen, dtype=torch.float64)
+    return D.forward_trajectory(SCHED, x0, gen)
+
+
+def test_marginals_match_simulation(gen):
+    xs = forward_marginals(gen)
+    mu, var = G.marginal_mean(SCHED, M), G.marginal_var(SCHED, P)
+    for t in (0, 5, 20, 50):
+        assert_mc_close(xs[t].mean(), mu[t], var[t].sqrt(), N)
+        assert_mc_close(xs[t].var(), var[t], var[t] * math.sqrt(2), N)
+
+
+def test_optimal_eps_is_the_regression_of_eps_on_x_t(gen):
+    t = 10
+    x0 = M + P * torch.randn(N, generator=gen, dtype=torch.float64)
+    eps = torch.randn(N, generator=gen, dtype=torch.float64)
+    x_t = D.forward_sample(SCHED, x0, t, eps)
+    slope, icept = np.polyfit(x_t.numpy(), eps.numpy(), 1)  # E[ε|x_t] is linear for Gaussians
+    pred = G.optimal_eps(SCHED, torch.tensor([0.0, 1.0], dtype=torch.float64), t, M, P)
+    assert abs(pred[0] - icept) < 0.01 and abs(pred[1] - pred[0] - slope) < 0.01
+    # and it beats any other predictor in MSE, e.g. a 10 % larger gain
+    mse = lambda e: ((e - eps) ** 2).mean().item()  # noqa: E731
+    best = G.optimal_eps(SCHED, x_t, t, M, P)
+    assert mse(best) < mse(1.1 * best) and mse(best) < mse(0.9 * best)
+
+
+def test_exact_reverse_reproduces_every_forward_marginal(gen):
+    mu, var = G.marginal_mean(SCHED, M), G.marginal_var(SCHED, P)
+    x_T = mu[-1] + var[-1].sqrt() * torch.randn(N, generator=gen, dtype=torch.float64)
+    traj = D.run_reverse(G.exact_reverse_kernel(SCHED, M, P), x_T, SCHED.T, gen, trajectory=True)
+    for t in range(0, 51, 5):
+        assert_mc_close(traj[t].mean(), mu[t], var[t].sqrt(), N)
+        assert_mc_close(traj[t].var(), var[t], var[t] * math.sqrt(2), N)
+
+
+def test_report_reverse_is_right_at_zero_only(gen):
+    """SPEC §4.2: eqs 6–7 land on N(m, p²) at t = 0, yet their intermediate marginals are off."""
+    x_T = torch.randn(N, generator=gen, dtype=torch.float64)
+    traj = D.run_reverse(G.report_reverse_kernel(SCHED, M, P), x_T, SCHED.T, gen, trajectory=True)
+    assert_mc_close(traj[0].mean(), M, P, N)
+    assert_mc_close(traj[0].std(), P, P / math.sqrt(2), N)
+    std = G.marginal_var(SCHED, P).sqrt()
+    assert traj[10].std() > 1.3 * std[10]  # p² added at every step inflates the spread
+
+
+def test_ddpm_with_optimal_eps_follows_its_moment_recursion(gen):
+    """With ε̂ = E[ε|x_t] each DDPM step is x_{t−1} = a_t x_t + b_t + σ_t z (σ_t² = β̃_t), so the
+    sampled moments follow a scalar recursion, computed here from the definitions in numpy.
+    It does not end at p exactly: β̃_t is not the true reverse variance of Gaussian data."""
+    x_T = torch.randn(N, generator=gen, dtype=torch.float64)
+    x0 = D.run_reverse(G.optimal_eps_kernel(SCHED, M, P), x_T, SCHED.T, gen)
+    beta = np.r_[0.0, np.linspace(0.02, 0.3, 50)]
+    abar = np.cumprod(1 - beta)
+    mean, var = 0.0, 1.0
+    for t in range(50, 0, -1):
+        s2, mu = abar[t] * P ** 2 + 1 - abar[t], np.sqrt(abar[t]) * M
+        a, b = (1 - beta[t] / s2) / np.sqrt(1 - beta[t]), beta[t] * mu / s2 / np.sqrt(1 - beta[t])
+        mean, var = a * mean + b, a ** 2 * var + (1 - abar[t - 1]) / (1 - abar[t]) * beta[t]
+    assert_mc_close(x0.mean(), mean, np.sqrt(var), N)
+    assert_mc_close(x0.var(), var, var * np.sqrt(2), N)
+    assert abs(mean - M) < 0.01 and 0.4 < np.sqrt(var) < 0.5
+
+
+@pytest.mark.parametrize("make", [G.exact_reverse_kernel, G.report_reverse_kernel, G.optimal_eps_kernel])
+def test_bad_p_is_named(make):
+    with pytest.raises(ValueError, match=r"\bp\b"):
+        make(SCHED, M, 0.0)
+
+
+def test_optimal_eps_rejects_bad_t():
+    with pytest.raises(ValueError, match=r"\bt\b"):
+        G.optimal_eps(SCHED, torch.zeros(3), 0, M, P)

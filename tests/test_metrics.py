@@ -1,0 +1,161 @@
+"""Checks of helpers/metrics.py, each against a closed form or an independent computation."""
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+from scipy.stats import wasserstein_distance
+
+from helpers import metrics
+
+
+def cloud(n, seed=0, sigma=1.0):
+    """A centred Gaussian cloud (n, 2)."""
+    return sigma * np.random.default_rng(seed).standard_normal((n, 2))
+
+
+def brute_precision_recall(real, fake, k):
+    """Precision/recall from dense distance matrices (no trees, no lifting)."""
+    def radii(x):
+        return np.sort(cdist(x, x), axis=1)[:, k]
+    inside = lambda q, c: (cdist(q, c) <= radii(c)[None, :]).any(axis=1).mean()
+    return inside(fake, real), inside(real, fake)
+
+
+def test_a_set_against_itself_is_perfect():
+    a = cloud(500)
+    assert metrics.sliced_wasserstein(a, a) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.chamfer(a, a) == 0.0
+    assert metrics.precision_recall(a, a) == (1.0, 1.0)
+
+
+def test_torch_tensors_are_accepted():
+    a, b = cloud(200, 1), cloud(300, 2)
+    expected = metrics.shape_metrics(a, b)
+    got = metrics.shape_metrics(torch.tensor(a, requires_grad=True), torch.tensor(b))
+    assert got == pytest.approx(expected)
+
+
+def test_sliced_w1_of_a_shift_is_mean_abs_cosine():
+    a, L, phi = cloud(300), 2.5, 0.7
+    s = L * np.array([np.cos(phi), np.sin(phi)])
+    angles = np.arange(256) * np.pi / 256
+    closed_form = L * np.abs(np.cos(angles - phi)).mean()
+    got = metrics.sliced_wasserstein(a, a + s, n_directions=256)
+    assert got == pytest.approx(closed_form, rel=1e-9)
+    assert got == pytest.approx(L * 2 / np.pi, rel=1e-3)
+
+
+def test_sliced_w1_of_a_scaled_gaussian():
+    sigma, c = 1.5, 1.3
+    a = cloud(20000, 3, sigma)
+    expected = abs(c - 1) * sigma * np.sqrt(2 / np.pi)
+    assert metrics.sliced_wasserstein(a, c * a) == pytest.approx(expected, rel=0.03)
+
+
+@pytest.mark.parametrize("n, m", [(400, 400), (400, 157), (3, 1000)])
+def test_sliced_w1_matches_scipy_per_direction(n, m):
+    rng = np.random.default_rng(n + m)
+    a, b = rng.standard_normal((n, 2)), rng.uniform(-1, 2, (m, 2))
+    assert metrics.sliced_wasserstein(a, b, n_directions=1) == pytest.approx(
+        wasserstein_distance(a[:, 0], b[:, 0]), rel=1e-10)
+    angles = np.arange(5) * np.pi / 5
+    u = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    expected = np.mean([wasserstein_distance(a @ v, b @ v) for v in u])
+    assert metrics.sliced_wasserstein(a, b, n_directions=5) == pytest.approx(expected, rel=1e-10)
+
+
+def test_sliced_w1_in_three_dimensions_is_seeded():
+    a, b = np.random.default_rng(0).standard_normal((2, 100, 3))
+    assert metrics.sliced_wasserstein(a, b, seed=4) == metrics.sliced_wasserstein(a, b, seed=4)
+
+
+def test_chamfer_of_a_far_shifted_tight_cluster_is_the_shift():
+    a, L = cloud(200, 4, sigma=1e-3), 10.0
+    assert metrics.chamfer(a, a + [L * 0.6, L * 0.8]) == pytest.approx(L, rel=1e-3)
+
+
+def test_chamfer_matches_dense_distances():
+    a, b = cloud(150, 5), cloud(90, 6) + 0.3
+    d = cdist(a, b)
+    expected = 0.5 * (d.min(axis=1).mean() + d.min(axis=0).mean())
+    assert metrics.chamfer(a, b) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_precision_recall_match_dense_computation(k):
+    real, fake = cloud(300, 7), 1.3 * cloud(250, 8) + 0.4
+    assert metrics.precision_recall(real, fake, k) == pytest.approx(
+        brute_precision_recall(real, fake, k))
+
+
+def test_far_fakes_have_zero_precision_and_recall():
+    real = cloud(300, 9)
+    assert metrics.precision_recall(real, real + 100.0) == (0.0, 0.0)
+
+
+def test_half_the_fakes_far_away_halves_precision():
+    real = cloud(400, 10)
+    fake = np.concatenate([real[:200], real[200:] + 100.0])
+    assert metrics.precision_recall(real, fake)[0] == pytest.approx(0.5)
+
+
+def test_data_floor_is_positive_and_shrinks_like_root_n():
+    def sample(n, rng):
+        return rng.standard_normal((n, 2))
+    small = metrics.data_floor(sample, 250, n_draws=8)
+    large = metrics.data_floor(sample, 1000, n_draws=8)
+    assert set(small) == set(metrics.METRICS)
+    assert all(mean > 0 and sd > 0 for mean, sd in small.values())
+    assert 0.3 < large["sliced_w1"][0] / small["sliced_w1"][0] < 0.75
+
+
+def test_floor_from_pool_uses_disjoint_halves():
+    pool = cloud(600, 11)
+    first, second = metrics.disjoint_halves(pool, 1000, np.random.default_rng(0))
+    assert len(first) == len(second) == 300
+    assert metrics.chamfer(first, second) > 0          # no point shared
+    floor = metrics.floor_from_pool(pool, 200)
+    assert all(mean > 0 and sd > 0 for mean, sd in floor.values())
+    assert floor == metrics.floor_from_pool(pool, 200)  # seeded
+
+
+def test_ratio_table_divides_by_the_floor_mean():
+    floor = {"sliced_w1": (0.1, 0.01), "recall": (0.8, 0.02)}
+    rows = metrics.ratio_table({"sliced_w1": 0.3, "recall": 0.4}, floor)
+    assert rows == [("sliced_w1", 0.3, 0.1, 0.01, pytest.approx(3.0)),
+                    ("recall", 0.4, 0.8, 0.02, 0.5)]
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: metrics.sliced_wasserstein(np.zeros((5, 3)), np.zeros((5, 2))), "b"),
+    (lambda: metrics.chamfer(np.zeros((0, 2)), np.zeros((5, 2))), "a"),
+    (lambda: metrics.chamfer(np.zeros(5), np.zeros((5, 2))), "a"),
+    (lambda: metrics.precision_recall(cloud(10), cloud(10), k=0), "k"),
+    (lambda: metrics.precision_recall(cloud(10), cloud(3), k=3), "k"),
+    (lambda: metrics.shape_metrics(cloud(10), np.full((10, 2), np.nan)), "fake"),
+    (lambda: metrics.sliced_wasserstein(cloud(10), cloud(10), n_directions=0), "n_directions"),
+    (lambda: metrics.floor_from_pool(cloud(10), 5, n_draws=1), "n_draws"),
+    (lambda: metrics.floor_from_pool(cloud(1), 5), "pool"),
+])
+def test_bad_inputs_raise_naming_the_parameter(call, name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        call()
+
+
+def test_precision_recall_with_far_outliers_match_dense_computation():
+    real, fake = cloud(1000, 12), cloud(1000, 13)
+    real[:3] += 1e4                      # three outliers whose balls reach the cloud
+    assert metrics.precision_recall(real, fake) == pytest.approx(
+        brute_precision_recall(real, fake, 3))
+
+
+def test_gaussian_fit_detects_a_shift_and_matches_its_floor():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 0.5, 100_000)
+    fit = metrics.gaussian_fit(x, 3.0, 0.5)
+    assert abs(fit["mean"] - 3) < 0.01 and abs(fit["std"] - 0.5) < 0.01
+    # D of the target's own sample averages the floor; a 0.05-sd shift gives D ≈ 0.05·φ(0) ≈ 0.02
+    ds = [metrics.gaussian_fit(rng.normal(0, 1, 10_000), 0, 1)["ks"] for _ in range(40)]
+    assert abs(np.mean(ds) / metrics.gaussian_fit(x[:10_000], 3, 0.5)["ks_floor"] - 1) < 0.2
+    shifted = metrics.gaussian_fit(x + 0.025, 3.0, 0.5)
+    assert abs(shifted["ks"] - 0.05 / np.sqrt(2 * np.pi)) < 0.005 and shifted["p_value"] < 1e-6
