@@ -17,6 +17,8 @@ import numpy as np
 from scipy import stats
 from scipy.spatial import cKDTree
 
+from . import data
+
 METRICS = ("sliced_w1", "chamfer", "precision", "recall")
 _CANDIDATES = 8   # lifted nearest neighbours re-checked exactly by inside_balls
 
@@ -220,3 +222,35 @@ def gaussian_fit(x, mean: float, std: float) -> dict[str, float]:
     ks = stats.kstest(x, "norm", args=(mean, std))
     return {"mean": float(x.mean()), "std": float(x.std()), "ks": float(ks.statistic),
             "p_value": float(ks.pvalue), "ks_floor": float(np.sqrt(np.pi / 2) * np.log(2) / np.sqrt(len(x)))}
+
+
+# --- the 2D shapes of notebooks 02 and 04 ----------------------------------------------------
+
+
+def fresh_shape(name: str, n: int, seed: int) -> np.ndarray:
+    """A new draw ``(n, 2)`` from a shape's generating process (seeds >= 1000 never reuse the
+    training data's)."""
+    return data.SHAPE_BUILDERS[data.check_shape(name)](n=n, seed=1000 + seed)
+
+
+def shape_quality(name: str, fake, seed: int = 0) -> dict[str, float]:
+    """:func:`shape_metrics` of ``fake: (n, 2)`` against a fresh real draw of the same size, plus
+    ``outline``, the mean distance to the noiseless outline, for the circle and the square."""
+    fake = _points(fake, "fake")
+    quality = shape_metrics(fresh_shape(name, len(fake), seed), fake)
+    if name in data.OUTLINE_DISTANCE:
+        quality["outline"] = float(data.true_outline_distance(name, fake).mean())
+    return quality
+
+
+def shape_floor(name: str, n: int, n_draws: int = 5, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """The floor of :func:`shape_quality`: its value for real draws of size n, ``{metric: (mean, sd)}``."""
+    return repeated_quality(name, lambda k: fresh_shape(name, n, 100 + seed + k), n_draws, seed)
+
+
+def repeated_quality(name: str, draw, repeats: int = 5, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """:func:`shape_quality` over ``repeats`` independent sample sets ``draw(k) -> (n, 2)``,
+    as ``{metric: (mean, sd)}``: the model's spread, comparable with :func:`shape_floor`."""
+    runs = [shape_quality(name, draw(k), seed + 50 + k) for k in range(_at_least(repeats, 2, "repeats"))]
+    return {key: (float(np.mean([r[key] for r in runs])), float(np.std([r[key] for r in runs], ddof=1)))
+            for key in runs[0]}

@@ -1,0 +1,174 @@
+"""One training loop for every denoiser in the series, with snapshots and a weight cache.
+
+Data is a tensor ``(N, ...)`` whose first axis holds the items of a batch: single points
+``(N, 2)`` for the shapes, whole stars ``(N, n_points, 2)`` for notebook 03. Each item gets its
+own t ~ U{1..T} and every coordinate its own noise (report §2.2; for stars, a common t per star,
+§2.3). The loss is the mean squared error to the target ε (or v).
+"""
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from . import data, diffusion, models
+from .runtime import CACHE_DIR, atomic_write
+from .schedules import Schedule
+
+
+@dataclass
+class TrainResult:
+    """Per-epoch mean losses, snapshots {epoch: state_dict} and the final state."""
+    losses: list = field(default_factory=list)
+    snapshots: dict = field(default_factory=dict)
+    state: dict | None = None
+
+
+def diffusion_loss(model, s: Schedule, x0: torch.Tensor, generator, prediction: str = "eps") -> torch.Tensor:
+    """MSE between the network output at (x_t, t) and the target ε (or v), x_t from eq. 2."""
+    t = torch.randint(1, s.T + 1, x0.shape[:1], generator=generator).to(x0.device)
+    eps = torch.randn(x0.shape, generator=generator).to(x0.device)
+    x_t = diffusion.forward_sample(s, x0, t, eps)
+    target = eps if prediction == "eps" else diffusion.velocity(s, x0, eps, t)
+    return torch.mean((model(x_t, t) - target) ** 2)
+
+
+def check_finite(loss: torch.Tensor, epoch: int, lr: float):
+    """Stop training with a clear message when the loss is NaN or infinite."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"training diverged: loss is {loss.item()} in epoch {epoch}; "
+                                 f"lower the learning rate lr (now {lr}) or check the data for NaN")
+
+
+def train(model, s: Schedule, data: torch.Tensor, epochs: int, batch_size: int, lr: float = 1e-3,
+          generator=None, snapshot_epochs=(), prediction: str = "eps", progress: bool = True,
+          points_per_item: int | None = None, ema_decay: float | None = None) -> TrainResult:
+    """Adam on :func:`diffusion_loss`, shuffling ``data: (N, ...)`` every epoch.
+
+    ``points_per_item`` trains on a random subset of each item's points (stars: fewer points
+    per star per step). Snapshots are deep copies of the weights after the listed epochs.
+    With ``ema_decay`` the snapshots and the final state hold an exponential moving average
+    of the weights, θ̄ ← d_k·θ̄ + (1 − d_k)·θ after step k with d_k = min(d, (1 + k)/(10 + k))
+    (Ho et al. 2020, App. B, with the usual warm-up so early snapshots are not the
+    initialisation), and the model ends with them loaded.
+    """
+    _check_training(data, epochs, batch_size, lr, prediction, points_per_item)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    result, device = TrainResult(), next(model.parameters()).device
+    average = EMA(model, ema_decay) if ema_decay else None
+    for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress):
+        order, total = torch.randperm(len(data), generator=generator), 0.0
+        for batch in order.split(batch_size):
+            x0 = _subsample(data[batch], points_per_item, generator).to(device)
+            loss = diffusion_loss(model, s, x0, generator, prediction)
+            check_finite(loss, epoch, lr)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            if average:
+                average.update(model)
+            total += loss.item() * len(batch)
+        result.losses.append(total / len(data))
+        if epoch in snapshot_epochs:
+            result.snapshots[epoch] = copy.deepcopy((average or model).state_dict())
+    result.state = copy.deepcopy((average or model).state_dict())
+    model.load_state_dict(result.state)
+    return result
+
+
+class EMA:
+    """An exponential moving average of a model's parameters (buffers copied as they are)."""
+
+    def __init__(self, model, decay: float):
+        if not 0 < decay < 1:
+            raise ValueError(f"ema_decay must lie in (0, 1), got {decay!r}")
+        self.decay, self.steps, self.shadow = decay, 0, copy.deepcopy(model)
+
+    @torch.no_grad()
+    def update(self, model):
+        self.steps += 1
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        torch._foreach_lerp_(list(self.shadow.parameters()), list(model.parameters()), 1 - decay)
+
+    def state_dict(self):
+        return self.shadow.state_dict()
+
+
+def _subsample(items: torch.Tensor, points_per_item: int | None, generator) -> torch.Tensor:
+    """A random subset of ``points_per_item`` points of each item ``(B, n, d)``; all if None."""
+    if points_per_item is None:
+        return items
+    keys = torch.rand(items.shape[:2], generator=generator)
+    idx = keys.argsort(dim=1)[:, :points_per_item]
+    return torch.gather(items, 1, idx[..., None].expand(-1, -1, items.shape[-1]))
+
+
+def _check_training(data, epochs, batch_size, lr, prediction, points_per_item):
+    """ValueErrors naming the offending argument."""
+    if not torch.isfinite(data).all():
+        raise ValueError("data contains NaN or infinite values")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    if prediction not in diffusion.PREDICTIONS:
+        raise ValueError(f"prediction must be one of {diffusion.PREDICTIONS}, got {prediction!r}")
+    if points_per_item is not None and not 1 <= points_per_item <= data.shape[1]:
+        raise ValueError(f"points_per_item must be in 1..{data.shape[1]}, got {points_per_item!r}")
+
+
+def cache_key(**config) -> str:
+    """A short hash of every setting that determines the trained weights (JSON, sorted keys)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cached(name: str, config: dict, run, retrain: bool = False) -> TrainResult:
+    """``run()`` once per ``config``; later calls load ``build/cache/<name>-<key>.pt``.
+
+    The file is written atomically, so an interrupted run never leaves a partial checkpoint.
+    """
+    path = CACHE_DIR / f"{name}-{cache_key(**config)}.pt"
+    if path.exists() and not retrain:
+        return TrainResult(**torch.load(path, weights_only=True))
+    result = run()
+    atomic_write(path, lambda tmp: torch.save(vars(result), tmp))
+    return result
+
+
+def train_shape(name: str, s: Schedule, *, epochs: int, batch_size: int, lr: float = 1e-3, seed: int = 0,
+                snapshot_epochs=(), ema_decay: float | None = None, prediction: str = "eps",
+                retrain: bool = False, progress: bool = True):
+    """The report's :class:`~helpers.models.PointDenoiser` trained on ``data.load_shape(name)``.
+
+    Cached under every setting, the schedule and the data's checksum. Returns (model, result).
+    """
+    points = torch.as_tensor(data.load_shape(name))
+    config = dict(name=name, beta=s.beta.tolist(), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                  snapshots=sorted(snapshot_epochs), ema=ema_decay, prediction=prediction,
+                  data=data.checksum(points.numpy())["sha256"])
+
+    def run():
+        torch.manual_seed(seed)
+        return train(models.PointDenoiser(), s, points, epochs, batch_size, lr, torch.Generator().manual_seed(seed),
+                     snapshot_epochs, prediction, progress, ema_decay=ema_decay)
+    result = cached(f"shape-{name}", config, run, retrain)
+    model = models.PointDenoiser()
+    model.load_state_dict(result.state)
+    return model.eval(), result
+
+
+def with_state(model, state: dict):
+    """A copy of ``model`` holding ``state`` (the original is left as it is)."""
+    model = copy.deepcopy(model)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def snapshot_samples(model, s: Schedule, states: dict, n: int, seed: int = 0, prediction: str = "eps") -> dict:
+    """{epoch: (n, 2) numpy samples} from each snapshot state, each with its own seeded generator."""
+    return {epoch: diffusion.sample(with_state(model, state), s, (n, 2), torch.Generator().manual_seed(seed * 100_003 + epoch),
+                                    prediction=prediction).numpy()
+            for epoch, state in sorted(states.items())}
