@@ -116,3 +116,26 @@ def sample(model, s: Schedule, shape, generator=None, device="cpu", trajectory=F
     """Draw ``shape`` = (n, ...) samples from the model, starting at x_T ~ N(0, I)."""
     x_T = torch.randn(tuple(shape), generator=generator).to(device)
     return run_reverse(ddpm_kernel(model, s, prediction, variance), x_T, s.T, generator, trajectory)
+
+
+def ddim_timesteps(T: int, steps: int) -> list[int]:
+    """``steps`` + 1 evenly spaced times from T down to 0 (rounded, distinct)."""
+    if not isinstance(steps, int) or not 1 <= steps <= T:
+        raise ValueError(f"steps must be an integer in 1..{T}, got {steps!r}")
+    return sorted({round(T * k / steps) for k in range(steps + 1)}, reverse=True)
+
+
+@torch.no_grad()
+def ddim_sample(model, s: Schedule, shape, steps: int, generator=None, device="cpu", prediction="eps"):
+    """Deterministic DDIM (η = 0; Song et al. 2021, eq. 12) on ``steps`` of the T times:
+    x_{t'} = √ᾱ_{t'} x̂_0 + √(1 − ᾱ_{t'}) ε̂ for consecutive times t > t'; ends at x̂_0."""
+    check_prediction(s, prediction)
+    x = torch.randn(tuple(shape), generator=generator).to(device)
+    times = ddim_timesteps(s.T, steps)
+    for t, t_next in zip(times[:-1], times[1:]):
+        out = model(x, torch.full(x.shape[:1], t, dtype=torch.long, device=x.device))
+        x0 = predict_x0(s, x, out, t) if prediction == "eps" else x0_from_velocity(s, x, out, t)
+        ab, ab_next = s.at(s.alpha_bar, t, x), s.alpha_bar[t_next].to(x)
+        eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+        x = ab_next.sqrt() * x0 + (1 - ab_next).sqrt() * eps
+    return x

@@ -9,6 +9,8 @@ jointly Gaussian with covariance √α_t s_{t−1}², which gives (SPEC §4.2)
 Every kernel below has the signature ``kernel(x_t, t) -> (mean, var)`` of
 :func:`helpers.diffusion.run_reverse`.
 """
+import math
+
 import torch
 
 from .diffusion import eps_reverse_mean
@@ -69,3 +71,14 @@ def report_reverse_kernel(s: Schedule, m: float, p: float):
         mean = s.posterior_coef_xt[t] * x_t + s.posterior_coef_x0[t] * m
         return mean, (s.posterior_variance[t] + p ** 2).item()
     return kernel
+
+
+def prior_mismatch_kl(s: Schedule, x0: torch.Tensor) -> float:
+    """Average KL( q(x_T | x_0) ‖ N(0, I) ) over data ``x0: (n, d)``, in nats.
+
+    q(x_T | x_0) = N(√ᾱ_T x_0, (1 − ᾱ_T) I), so per point
+    KL = ½ [ d (−ᾱ_T − log(1 − ᾱ_T)) + ᾱ_T ‖x_0‖² ]; zero exactly when ᾱ_T = 0.
+    """
+    ab, x0 = s.alpha_bar[-1].item(), torch.as_tensor(x0, dtype=torch.float64)
+    d = x0.shape[1]
+    return 0.5 * (d * (-ab - math.log1p(-ab)) + ab * (x0 ** 2).sum(1).mean().item())

@@ -109,3 +109,40 @@ def test_sampler_with_the_oracle_v_at_zero_snr_propagates_moments_exactly(gen):
 def test_sampler_bad_options(kwargs, word):
     with pytest.raises(ValueError, match=word):
         D.sample(lambda x, t: x, S.linear(5), (2, 2), **kwargs)
+
+
+def test_ddim_with_exact_eps_is_deterministic_and_exact_for_a_point_mass(gen):
+    """For data at a single point c the exact ε̂(x_t) = (x_t − √ᾱ_t c)/√(1 − ᾱ_t) and x̂_0 = c:
+    DDIM must land on c from any x_T in any number of steps."""
+    s, c = S.cosine(100), torch.tensor([0.7, -1.2])
+    oracle = lambda x, t: (x - s.at(s.alpha_bar, t, x).sqrt() * c) / (1 - s.at(s.alpha_bar, t, x)).sqrt()  # noqa: E731
+    for steps in (1, 7, 100):
+        x = D.ddim_sample(oracle, s, (16, 2), steps, torch.Generator().manual_seed(0))
+        torch.testing.assert_close(x, c.expand(16, 2), atol=1e-3, rtol=0)
+    a = D.ddim_sample(oracle, s, (4, 2), 10, torch.Generator().manual_seed(3))
+    assert torch.equal(a, D.ddim_sample(oracle, s, (4, 2), 10, torch.Generator().manual_seed(3)))
+    assert D.ddim_timesteps(100, 4) == [100, 75, 50, 25, 0] and D.ddim_timesteps(10, 3) == [10, 7, 3, 0]
+    with pytest.raises(ValueError, match="steps"):
+        D.ddim_timesteps(10, 11)
+
+
+def test_ddim_on_gaussian_data_is_the_affine_map_derived_by_hand(gen):
+    """On N(m, p²) data, with the exact ε̂, each DDIM step is affine, x' = a x + b, from
+    x̂_0 = m + √ᾱ p²/s² (x − μ) and ε̂ = √(1 − ᾱ)(x − μ)/s²; compose the steps in numpy."""
+    s, m, p = S.linear(200, 1e-4, 0.05), 1.0, 0.3
+    ab = s.alpha_bar
+    oracle = lambda x, t: (1 - ab[t].view(-1, 1)).sqrt().to(x) * (x - ab[t].view(-1, 1).sqrt().to(x) * m) / (  # noqa: E731
+        ab[t].view(-1, 1).to(x) * p ** 2 + 1 - ab[t].view(-1, 1).to(x))
+    x = D.ddim_sample(oracle, s, (N, 1), 50, gen).double()
+    a_total, b_total = 1.0, 0.0
+    abar = np.cumprod(np.r_[1.0, 1 - s.beta[1:].numpy()])
+    times = [round(200 * k / 50) for k in range(50, -1, -1)]
+    for t, u in zip(times[:-1], times[1:]):
+        mu, s2 = np.sqrt(abar[t]) * m, abar[t] * p ** 2 + 1 - abar[t]
+        g0, ge = np.sqrt(abar[t]) * p ** 2 / s2, np.sqrt(1 - abar[t]) / s2      # x̂0, ε̂ gains on (x − μ)
+        a = np.sqrt(abar[u]) * g0 + np.sqrt(1 - abar[u]) * ge
+        b = np.sqrt(abar[u]) * (m - g0 * mu) - np.sqrt(1 - abar[u]) * ge * mu
+        a_total, b_total = a * a_total, a * b_total + b
+    assert_mc_close(x.mean(), b_total, abs(a_total), N)
+    assert_mc_close(x.std(), abs(a_total), abs(a_total) / np.sqrt(2), N)
+    assert abs(abs(a_total) - p) < 0.02

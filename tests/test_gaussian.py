@@ -87,3 +87,14 @@ def test_bad_p_is_named(make):
 def test_optimal_eps_rejects_bad_t():
     with pytest.raises(ValueError, match=r"\bt\b"):
         G.optimal_eps(SCHED, torch.zeros(3), 0, M, P)
+
+
+def test_prior_mismatch_kl_matches_torch_distributions():
+    """Independent: torch.distributions' KL between the diagonal Gaussians, averaged over data."""
+    from torch.distributions import Normal, kl_divergence
+    x0 = torch.tensor([[1.0, -0.5], [0.2, 2.0], [0.0, 0.0]], dtype=torch.float64)
+    s = S.linear(200)
+    ab = s.alpha_bar[-1]
+    kl = kl_divergence(Normal(ab.sqrt() * x0, (1 - ab).sqrt()), Normal(0.0, 1.0)).sum(1).mean()
+    assert math.isclose(G.prior_mismatch_kl(s, x0), kl.item(), rel_tol=1e-9)
+    assert G.prior_mismatch_kl(S.zero_terminal_snr(s), x0) == 0
