@@ -73,11 +73,17 @@ def check_prediction(s: Schedule, prediction: str):
                          "(x_T carries no signal, x_0 = 0/0); use prediction='v'")
 
 
-def reverse_mean(s: Schedule, out: torch.Tensor, x_t: torch.Tensor, t, prediction: str = "eps"):
-    """Mean of p_θ(x_{t−1} | x_t) from a network output ``out`` (ε̂ or v̂)."""
-    if prediction == "eps":
+def reverse_mean(s: Schedule, out: torch.Tensor, x_t: torch.Tensor, t, prediction: str = "eps",
+                 clip_x0: float | None = None):
+    """Mean of p_θ(x_{t−1} | x_t) from a network output ``out`` (ε̂ or v̂).
+
+    With ``clip_x0`` the prediction x̂_0 is clamped to [−clip_x0, clip_x0] before eq. 4 (the
+    trick of image models, whose pixels live in [−1, 1]); otherwise an ε̂ goes through eq. 8.
+    """
+    if prediction == "eps" and clip_x0 is None:
         return eps_reverse_mean(s, x_t, out, t)
-    return posterior_mean(s, x_t, x0_from_velocity(s, x_t, out, t), t)
+    x0 = predict_x0(s, x_t, out, t) if prediction == "eps" else x0_from_velocity(s, x_t, out, t)
+    return posterior_mean(s, x_t, x0 if clip_x0 is None else x0.clamp(-clip_x0, clip_x0), t)
 
 
 def run_reverse(kernel, x_T: torch.Tensor, T: int, generator=None, trajectory: bool = False):
@@ -97,8 +103,9 @@ def run_reverse(kernel, x_T: torch.Tensor, T: int, generator=None, trajectory: b
     return xs if trajectory else x
 
 
-def ddpm_kernel(model, s: Schedule, prediction: str = "eps", variance: str = "posterior"):
-    """The learned reverse kernel: mean from the network, variance β̃_t (eq. 5) or β_t."""
+def ddpm_kernel(model, s: Schedule, prediction: str = "eps", variance: str = "posterior",
+                clip_x0: float | None = None):
+    """The learned reverse kernel: mean from the network (:func:`reverse_mean`), variance β̃_t (eq. 5) or β_t."""
     check_prediction(s, prediction)
     if variance not in ("posterior", "beta"):
         raise ValueError(f"variance must be 'posterior' or 'beta', got {variance!r}")
@@ -107,15 +114,15 @@ def ddpm_kernel(model, s: Schedule, prediction: str = "eps", variance: str = "po
     @torch.no_grad()
     def kernel(x_t, t):
         tt = torch.full(x_t.shape[:1], t, dtype=torch.long, device=x_t.device)
-        return reverse_mean(s, model(x_t, tt), x_t, t, prediction), var[t] if t > 1 else 0.0
+        return reverse_mean(s, model(x_t, tt), x_t, t, prediction, clip_x0), var[t] if t > 1 else 0.0
     return kernel
 
 
 def sample(model, s: Schedule, shape, generator=None, device="cpu", trajectory=False,
-           prediction="eps", variance="posterior"):
+           prediction="eps", variance="posterior", clip_x0: float | None = None):
     """Draw ``shape`` = (n, ...) samples from the model, starting at x_T ~ N(0, I)."""
     x_T = torch.randn(tuple(shape), generator=generator).to(device)
-    return run_reverse(ddpm_kernel(model, s, prediction, variance), x_T, s.T, generator, trajectory)
+    return run_reverse(ddpm_kernel(model, s, prediction, variance, clip_x0), x_T, s.T, generator, trajectory)
 
 
 def ddim_timesteps(T: int, steps: int) -> list[int]:

@@ -146,3 +146,15 @@ def test_ddim_on_gaussian_data_is_the_affine_map_derived_by_hand(gen):
     assert_mc_close(x.mean(), b_total, abs(a_total), N)
     assert_mc_close(x.std(), abs(a_total), abs(a_total) / np.sqrt(2), N)
     assert abs(abs(a_total) - p) < 0.02
+
+
+def test_clipped_x0_mean(gen):
+    s = S.cosine(50)
+    x_t, eps, t = torch.randn(32, 2, generator=gen), torch.randn(32, 2, generator=gen), 3
+    # a clip wider than every x̂0 changes nothing; a clip at c bounds the x_0 term by hand
+    torch.testing.assert_close(D.reverse_mean(s, eps, x_t, t, clip_x0=1e6), D.eps_reverse_mean(s, x_t, eps, t),
+                               rtol=1e-4, atol=1e-4)
+    clipped = D.reverse_mean(s, eps, x_t, t, clip_x0=0.5)
+    x0 = ((x_t - (1 - s.alpha_bar[t]).sqrt() * eps) / s.alpha_bar[t].sqrt()).clamp(-0.5, 0.5)
+    by_hand = s.posterior_coef_x0[t] * x0 + s.posterior_coef_xt[t] * x_t
+    torch.testing.assert_close(clipped, by_hand.float(), rtol=1e-5, atol=1e-5)

@@ -84,3 +84,24 @@ def test_at_broadcasts_per_sample():
 def test_bad_input_names_the_parameter(call, word):
     with pytest.raises(ValueError, match=rf"\b{word}\b"):
         call()
+
+
+def assert_last_step_returns_x0(coef_x0, coef_xt, var):
+    """Into t = 0 the posterior must return x_0 itself: ᾱ_0 = 1 gives μ̃_1 = x_0 and β̃_1 = 0."""
+    assert math.isclose(float(coef_x0), 1.0, abs_tol=1e-9)
+    assert abs(float(coef_xt)) < 1e-9 and abs(float(var)) < 1e-9
+
+
+def wrapped_last_step(s):
+    """The small-implementation bug of SPEC §4.5: 0-based arrays (ab[i] = ᾱ_{i+1}) and
+    ᾱ_{t−1} read as ab[i − 1], which at the last step (i = 0) wraps around to ᾱ_T."""
+    ab, beta = s.alpha_bar[1:], s.beta[1:]
+    prev = ab[0 - 1]
+    return prev.sqrt() * beta[0] / (1 - ab[0]), (1 - beta[0]).sqrt() * (1 - prev) / (1 - ab[0]), (1 - prev) / (1 - ab[0]) * beta[0]
+
+
+@pytest.mark.parametrize("s", ALL, ids=lambda s: s.name)
+def test_last_step_returns_x0_and_the_wrapped_index_would_not(s):
+    assert_last_step_returns_x0(s.posterior_coef_x0[1], s.posterior_coef_xt[1], s.posterior_variance[1])
+    with pytest.raises(AssertionError):
+        assert_last_step_returns_x0(*wrapped_last_step(s))
