@@ -55,3 +55,66 @@ class PointDenoiser(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x, t)
         return self.net(h if context is None else torch.cat([h, context], dim=-1))
+
+
+class SetStatsDenoiser(nn.Module):
+    """The report's star model (§2.3): a :class:`PointDenoiser` whose every point also gets the
+    mean and variance (x and y) of its whole noised star as four extra inputs.
+
+    ``forward(x: (B, n, 2), t: (B,)) -> (B, n, 2)``; t is common to the points of a star.
+    """
+
+    def __init__(self, emb: int = 128, hidden=(1024, 512, 128), coord_scale: float = 25.0):
+        super().__init__()
+        self.point = PointDenoiser(emb, hidden, coord_scale, context=4)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        B, n, _ = x.shape
+        stats = torch.cat([x.mean(1), x.var(1)], dim=-1)                       # (B, 4)
+        context = stats[:, None].expand(B, n, 4).reshape(B * n, 4)
+        out = self.point(x.reshape(B * n, 2), t.repeat_interleave(n), context)
+        return out.view(B, n, 2)
+
+
+class CircularBlock(nn.Module):
+    """Residual block on a periodic signal ``(B, C, K)``: circular dilated convolution, plus the
+    time embedding and the signal's global mean, each mapped to a per-channel shift."""
+
+    def __init__(self, channels: int, dilation: int, kernel: int = 5):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel, padding=dilation * (kernel // 2), dilation=dilation,
+                              padding_mode="circular")
+        self.mix = nn.Linear(2 * channels, channels)
+        self.norm = nn.GroupNorm(8, channels)
+
+    def forward(self, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        shift = self.mix(torch.cat([temb, h.mean(-1)], dim=-1))[..., None]
+        return h + self.conv(torch.relu(self.norm(h) + shift))
+
+
+class ProfileDenoiser(nn.Module):
+    """Noise predictor for a star as (centre, radial profile): ``x: (B, 2 + K)`` → ``(B, 2 + K)``.
+
+    The profile r(θ_k) is a periodic signal, so it goes through circular convolutions: a rotation
+    of the star is a circular shift of its profile, and the network treats every rotation alike.
+    Dilations 1, 2, 4, … give every output a view of the whole circle (to count arms). The
+    centre enters through a linear map added to every channel and leaves from the pooled features.
+    """
+
+    def __init__(self, K: int = 128, channels: int = 64, dilations=(1, 2, 4, 8, 16, 32, 1, 2, 4, 8, 16, 32)):
+        super().__init__()
+        self.K = K
+        self.time_embedding = nn.Sequential(SinusoidalEmbedding(channels), nn.Linear(channels, channels), nn.ReLU())
+        self.inp = nn.Conv1d(1, channels, 1)
+        self.centre_in = nn.Linear(2, channels)
+        self.blocks = nn.ModuleList(CircularBlock(channels, d) for d in dilations)
+        self.out = nn.Conv1d(channels, 1, 1)
+        self.centre_out = nn.Linear(channels, 2)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        centre, profile = x[:, :2], x[:, 2:]
+        temb = self.time_embedding(t)
+        h = self.inp(profile[:, None]) + self.centre_in(centre)[..., None]
+        for block in self.blocks:
+            h = block(h, temb)
+        return torch.cat([self.centre_out(h.mean(-1)), self.out(h)[:, 0]], dim=-1)

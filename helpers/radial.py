@@ -1,0 +1,60 @@
+"""A star-shaped point set as a radial profile: its centre and its radius r(θ_k) on K angles.
+
+Encoding (points → profile) and decoding (profile → points) are fixed maps, not learned. A set
+is star-shaped about its centre when every ray from the centre crosses its outline once; then
+the profile keeps the outline, and a diffusion model on profiles (notebook 03) only has to
+learn the *family* of outlines: arm count, rotation, radii.
+"""
+import math
+
+import numpy as np
+import torch
+
+
+def profile_angles(K: int) -> torch.Tensor:
+    """Bin centres θ_k = 2π(k + ½)/K, shape (K,)."""
+    return (torch.arange(K, dtype=torch.float64) + 0.5) * (2 * math.pi / K)
+
+
+def encode(points, K: int = 128):
+    """Centre (m, 2) = mean of each set ``points: (m, n, 2)``; profile (m, K) = mean distance
+    from the centre of the points in each of K equal angular bins (empty bins interpolated)."""
+    x = torch.as_tensor(points, dtype=torch.float64)
+    centre = x.mean(1)
+    d = x - centre[:, None]
+    radius = d.norm(dim=-1)
+    k = ((torch.atan2(d[..., 1], d[..., 0]) % (2 * math.pi)) * (K / (2 * math.pi))).long().clamp(max=K - 1)
+    total = torch.zeros(len(x), K, dtype=torch.float64).scatter_add_(1, k, radius)
+    count = torch.zeros(len(x), K, dtype=torch.float64).scatter_add_(1, k, torch.ones_like(radius))
+    return centre, fill_empty_bins(total / count.clamp(min=1), count > 0)
+
+
+def fill_empty_bins(profile: torch.Tensor, filled: torch.Tensor) -> torch.Tensor:
+    """Replace empty bins of ``profile: (m, K)`` by circular linear interpolation of filled ones."""
+    if bool(filled.all()):
+        return profile
+    out = profile.clone()
+    K = profile.shape[1]
+    for row in torch.nonzero(~filled.all(1)).flatten().tolist():
+        known = torch.nonzero(filled[row]).flatten().numpy()
+        out[row] = torch.as_tensor(np.interp(np.arange(K), known, profile[row, known].numpy(), period=K))
+    return out
+
+
+def decode(centre, profile, n_points: int, jitter: float = 0.0, generator=None) -> torch.Tensor:
+    """``n_points`` per set, spread evenly by arc length (random phase) along the closed polygon
+    through centre + r_k·(cos θ_k, sin θ_k), plus isotropic N(0, jitter²) noise: (m, n_points, 2)."""
+    centre, profile = torch.as_tensor(centre, dtype=torch.float64), torch.as_tensor(profile, dtype=torch.float64)
+    theta = profile_angles(profile.shape[1])
+    vertices = centre[:, None] + profile[..., None] * torch.stack([theta.cos(), theta.sin()], -1)
+    edges = torch.roll(vertices, -1, dims=1) - vertices                       # (m, K, 2)
+    cumulative = torch.cumsum(edges.norm(dim=-1), 1)                          # (m, K)
+    phase = torch.rand(len(centre), 1, generator=generator, dtype=torch.float64)
+    s = (torch.arange(n_points, dtype=torch.float64) + phase) / n_points * cumulative[:, -1:]
+    k = torch.searchsorted(cumulative, s).clamp(max=profile.shape[1] - 1)    # edge of each point
+    start = cumulative.gather(1, k) - edges.norm(dim=-1).gather(1, k)
+    frac = ((s - start) / edges.norm(dim=-1).gather(1, k).clamp(min=1e-12))[..., None]
+    pick = k[..., None].expand(-1, -1, 2)
+    points = vertices.gather(1, pick) + frac * edges.gather(1, pick)
+    noise = torch.randn(points.shape, generator=generator, dtype=torch.float64)
+    return (points + jitter * noise).float()
