@@ -58,3 +58,18 @@ def decode(centre, profile, n_points: int, jitter: float = 0.0, generator=None) 
     points = vertices.gather(1, pick) + frac * edges.gather(1, pick)
     noise = torch.randn(points.shape, generator=generator, dtype=torch.float64)
     return (points + jitter * noise).float()
+
+
+def rotate_and_reflect(x: torch.Tensor, generator=None) -> torch.Tensor:
+    """Random symmetry of a batch of standardised stars ``x: (B, 2 + K)`` = (centre, profile):
+    a rotation by a whole number of bins (circular shift of the profile, centre rotated alike)
+    and, for half of them, the reflection y → −y (profile read backwards)."""
+    B, K = x.shape[0], x.shape[1] - 2
+    shift = torch.randint(0, K, (B,), generator=generator)
+    flip = torch.rand(B, generator=generator) < 0.5
+    idx = (torch.arange(K)[None, :] - shift[:, None]) % K                    # rotate by shift bins
+    idx = torch.where(flip[:, None], (K - 1 - idx) % K, idx)                 # then reflect
+    angle = shift.to(x.dtype) * (2 * math.pi / K)
+    cx, cy = x[:, 0], torch.where(flip, -x[:, 1], x[:, 1])
+    cx, cy = cx * angle.cos() - cy * angle.sin(), cx * angle.sin() + cy * angle.cos()
+    return torch.cat([torch.stack([cx, cy], 1), x[:, 2:].gather(1, idx)], dim=1)

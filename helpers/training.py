@@ -44,11 +44,12 @@ def check_finite(loss: torch.Tensor, epoch: int, lr: float):
 
 def train(model, s: Schedule, data: torch.Tensor, epochs: int, batch_size: int, lr: float = 1e-3,
           generator=None, snapshot_epochs=(), prediction: str = "eps", progress: bool = True,
-          points_per_item: int | None = None, ema_decay: float | None = None) -> TrainResult:
+          points_per_item: int | None = None, ema_decay: float | None = None, augment=None) -> TrainResult:
     """Adam on :func:`diffusion_loss`, shuffling ``data: (N, ...)`` every epoch.
 
     ``points_per_item`` trains on a random subset of each item's points (stars: fewer points
-    per star per step). Snapshots are deep copies of the weights after the listed epochs.
+    per star per step); ``augment(x0, generator) -> x0`` transforms each batch (for example a
+    random rotation). Snapshots are deep copies of the weights after the listed epochs.
     With ``ema_decay`` the snapshots and the final state hold an exponential moving average
     of the weights, θ̄ ← d_k·θ̄ + (1 − d_k)·θ after step k with d_k = min(d, (1 + k)/(10 + k))
     (Ho et al. 2020, App. B, with the usual warm-up so early snapshots are not the
@@ -61,7 +62,8 @@ def train(model, s: Schedule, data: torch.Tensor, epochs: int, batch_size: int, 
     for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress):
         order, total = torch.randperm(len(data), generator=generator), 0.0
         for batch in order.split(batch_size):
-            x0 = _subsample(data[batch], points_per_item, generator).to(device)
+            x0 = _subsample(data[batch], points_per_item, generator)
+            x0 = (augment(x0, generator) if augment else x0).to(device)
             loss = diffusion_loss(model, s, x0, generator, prediction)
             check_finite(loss, epoch, lr)
             optimiser.zero_grad()
