@@ -23,10 +23,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-## figures: run every notebook in the `report` profile; notebooks/ and figures/ updated on success only
+## figures: run every notebook in the `report` profile; notebooks/ and figures/ updated on success only.
+## Trained weights are cached in build/cache; `make figures RETRAIN=1` retrains every model from scratch.
 figures: $(STAMP)
 	for nb in $(NOTEBOOKS); do echo "== $$nb"; start=$$(date +%s); \
-	  $(PY) -m helpers.notebook $$nb; echo "   $$(( $$(date +%s) - start )) s"; done
+	  $(PY) -m helpers.notebook $$nb $(if $(RETRAIN),--retrain); echo "   $$(( $$(date +%s) - start )) s"; done
 
 ## test: unit tests, then each notebook in the `smoke` profile, then nbval on the executed copies
 test: $(STAMP)

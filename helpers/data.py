@@ -114,9 +114,7 @@ SHAPE_BUILDERS = {"circle": circle, "square": square, "dino": dino_head}
 
 def check_shape(name: str) -> str:
     """Return ``name`` if it is one of :data:`SHAPES`, else raise a ValueError naming it."""
-    if name not in SHAPES:
-        raise ValueError(f"name must be one of {SHAPES}, got {name!r}")
-    return name
+    return runtime.check_choice("name", name, SHAPES)
 
 
 def shape_path(name: str) -> Path:
@@ -225,9 +223,7 @@ def star_param_table(params) -> np.ndarray:
 
 def check_split(split: str) -> str:
     """Return ``split`` if it is one of :data:`SPLITS`, else raise a ValueError naming it."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    return split
+    return runtime.check_choice("split", split, SPLITS)
 
 
 def stars_path(split: str) -> Path:

@@ -17,10 +17,15 @@ import yaml
 from .runtime import ROOT, atomic_write
 
 
+def papermill_parameters(notebook: Path) -> dict:
+    """The parameters that the notebook's ``parameters`` cell declares."""
+    import papermill
+    return papermill.inspect_notebook(str(notebook))
+
+
 def check_parameters(notebook: Path, parameters: dict):
     """Raise a ValueError naming any parameter that the notebook's parameters cell lacks."""
-    import papermill
-    known = papermill.inspect_notebook(str(notebook))
+    known = papermill_parameters(notebook)
     unknown = sorted(set(parameters) - set(known))
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown} for {notebook.name}; allowed: {sorted(known)}")
@@ -54,12 +59,15 @@ def _parse(argv):
     ap.add_argument("--output", type=Path, help="executed copy (default: the notebook itself)")
     ap.add_argument("--figures", type=Path, default=ROOT / "figures")
     ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    ap.add_argument("--retrain", action="store_true", help="retrain every model from scratch (notebooks that train)")
     return ap.parse_args(argv)
 
 
 def main(argv=None):
     args = _parse(argv)
     parameters = {name: yaml.safe_load(value) for name, value in args.p}
+    if args.retrain and "retrain" in papermill_parameters(args.notebook):
+        parameters["retrain"] = True
     execute(args.notebook.resolve(), (args.output or args.notebook).resolve(),
             args.figures.resolve(), parameters)
 

@@ -45,8 +45,7 @@ def decode(centre, profile, n_points: int, jitter: float = 0.0, generator=None) 
     """``n_points`` per set, spread evenly by arc length (random phase) along the closed polygon
     through centre + r_k·(cos θ_k, sin θ_k), plus isotropic N(0, jitter²) noise: (m, n_points, 2)."""
     centre, profile = torch.as_tensor(centre, dtype=torch.float64), torch.as_tensor(profile, dtype=torch.float64)
-    theta = profile_angles(profile.shape[1])
-    vertices = centre[:, None] + profile[..., None] * torch.stack([theta.cos(), theta.sin()], -1)
+    vertices = polygon(centre, profile)
     edges = torch.roll(vertices, -1, dims=1) - vertices                       # (m, K, 2)
     cumulative = torch.cumsum(edges.norm(dim=-1), 1)                          # (m, K)
     phase = torch.rand(len(centre), 1, generator=generator, dtype=torch.float64)
@@ -73,3 +72,26 @@ def rotate_and_reflect(x: torch.Tensor, generator=None) -> torch.Tensor:
     cx, cy = x[:, 0], torch.where(flip, -x[:, 1], x[:, 1])
     cx, cy = cx * angle.cos() - cy * angle.sin(), cx * angle.sin() + cy * angle.cos()
     return torch.cat([torch.stack([cx, cy], 1), x[:, 2:].gather(1, idx)], dim=1)
+
+
+def polygon(centre, profile) -> torch.Tensor:
+    """The K vertices centre + r_k·(cos θ_k, sin θ_k) of each profile: (m, K, 2)."""
+    theta = profile_angles(profile.shape[1])
+    return centre[:, None] + profile[..., None] * torch.stack([theta.cos(), theta.sin()], -1)
+
+
+def outline_distance(points, centre, profile) -> torch.Tensor:
+    """Distance of each point ``(m, n, 2)`` to the closed polygon of its profile: (m, n)."""
+    x = torch.as_tensor(points, dtype=torch.float64)
+    a = polygon(torch.as_tensor(centre, dtype=torch.float64), torch.as_tensor(profile, dtype=torch.float64))
+    edge = torch.roll(a, -1, dims=1) - a                                        # (m, K, 2)
+    rel = x[:, :, None] - a[:, None]                                            # (m, n, K, 2)
+    u = ((rel * edge[:, None]).sum(-1) / (edge ** 2).sum(-1)[:, None].clamp(min=1e-12)).clamp(0, 1)
+    return (rel - u[..., None] * edge[:, None]).norm(dim=-1).min(-1).values
+
+
+def jitter_estimate(points, K: int = 128) -> float:
+    """σ of isotropic jitter around the profile outline, from the mean point-to-outline distance
+    d̄ = σ·√(2/π) (the mean |N(0, σ²)| across a straight edge)."""
+    centre, profile = encode(points, K)
+    return outline_distance(points, centre, profile).mean().item() / math.sqrt(2 / math.pi)

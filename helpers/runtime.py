@@ -25,11 +25,16 @@ def figures_dir() -> Path:
     return Path(os.environ.get("DDPM_FIGURES_DIR", ROOT / "figures"))
 
 
+def check_choice(name: str, value, allowed):
+    """Return ``value`` if it is in ``allowed``, else raise a ValueError naming parameter ``name``."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
+    return value
+
+
 def check_profile(profile: str) -> str:
     """Return ``profile`` if it is one of :data:`PROFILES`, else raise a ValueError naming it."""
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    return profile
+    return check_choice("profile", profile, PROFILES)
 
 
 def pick(profile: str, **by_profile):

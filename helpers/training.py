@@ -140,26 +140,31 @@ def cached(name: str, config: dict, run, retrain: bool = False) -> TrainResult:
     return result
 
 
-def train_shape(name: str, s: Schedule, *, epochs: int, batch_size: int, lr: float = 1e-3, seed: int = 0,
-                snapshot_epochs=(), ema_decay: float | None = None, prediction: str = "eps",
-                retrain: bool = False, progress: bool = True):
-    """The report's :class:`~helpers.models.PointDenoiser` trained on ``data.load_shape(name)``.
-
-    Cached under every setting, the schedule and the data's checksum. Returns (model, result).
-    """
-    points = torch.as_tensor(data.load_shape(name))
-    config = dict(name=name, beta=s.beta.tolist(), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                  snapshots=sorted(snapshot_epochs), ema=ema_decay, prediction=prediction,
-                  data=data.checksum(points.numpy())["sha256"])
+def train_cached(name: str, make_model, s: Schedule, data_: torch.Tensor, *, seed: int = 0, retrain: bool = False,
+                 **train_kwargs):
+    """``make_model()`` trained by :func:`train` on ``data_``, cached under ``name``, every
+    setting, the schedule and the data's checksum. Returns (model in eval mode, result)."""
+    config = dict(name=name, beta=s.beta.tolist(), seed=seed, data=data.checksum(data_.numpy())["sha256"],
+                  **{k: getattr(v, "__name__", v) for k, v in train_kwargs.items() if k != "progress"})
 
     def run():
         torch.manual_seed(seed)
-        return train(models.PointDenoiser(), s, points, epochs, batch_size, lr, torch.Generator().manual_seed(seed),
-                     snapshot_epochs, prediction, progress, ema_decay=ema_decay)
-    result = cached(f"shape-{name}", config, run, retrain)
-    model = models.PointDenoiser()
+        return train(make_model(), s, data_, generator=torch.Generator().manual_seed(seed), **train_kwargs)
+    result = cached(name, config, run, retrain)
+    model = make_model()
     model.load_state_dict(result.state)
     return model.eval(), result
+
+
+def train_shape(name: str, s: Schedule, *, epochs: int, batch_size: int, lr: float = 1e-3, seed: int = 0,
+                snapshot_epochs=(), ema_decay: float | None = None, prediction: str = "eps",
+                retrain: bool = False, progress: bool = True):
+    """The report's :class:`~helpers.models.PointDenoiser` trained on ``data.load_shape(name)``
+    (:func:`train_cached`). Returns (model, result)."""
+    return train_cached(f"shape-{name}", models.PointDenoiser, s, torch.as_tensor(data.load_shape(name)), seed=seed,
+                        retrain=retrain, epochs=epochs, batch_size=batch_size, lr=lr,
+                        snapshot_epochs=tuple(sorted(snapshot_epochs)), ema_decay=ema_decay, prediction=prediction,
+                        progress=progress)
 
 
 def with_state(model, state: dict):

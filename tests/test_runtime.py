@@ -59,3 +59,20 @@ def test_unknown_notebook_parameter_is_named(tmp_path):
     notebook.check_parameters(path, {"profile": "smoke", "T": 10})
     with pytest.raises(ValueError, match="profil"):
         notebook.check_parameters(path, {"profil": "smoke"})
+
+
+def test_failing_notebook_leaves_previous_outputs_intact(tmp_path):
+    """A cell that saves a figure and then fails: neither the executed copy nor figures/ change."""
+    code = ("import matplotlib.pyplot as plt\nfrom helpers import plotting\n"
+            "plotting.save_figure(plt.figure(), 'fig')\nraise RuntimeError('boom')")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("profile = 'smoke'"), nbformat.v4.new_code_cell(code)])
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    source, output, figures = tmp_path / "nb.ipynb", tmp_path / "out.ipynb", tmp_path / "figures"
+    nbformat.write(nb, source)
+    output.write_text("previous")
+    figures.mkdir()
+    (figures / "fig.png").write_bytes(b"previous")
+    with pytest.raises(Exception, match="boom"):
+        notebook.execute(source, output, figures, {"profile": "smoke"})
+    assert output.read_text() == "previous" and (figures / "fig.png").read_bytes() == b"previous"
