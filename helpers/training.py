@@ -141,15 +141,17 @@ def cached(name: str, config: dict, run, retrain: bool = False) -> TrainResult:
 
 
 def train_cached(name: str, make_model, s: Schedule, data_: torch.Tensor, *, seed: int = 0, retrain: bool = False,
-                 **train_kwargs):
-    """``make_model()`` trained by :func:`train` on ``data_``, cached under ``name``, every
-    setting, the schedule and the data's checksum. Returns (model in eval mode, result)."""
+                 device="cpu", **train_kwargs):
+    """``make_model()`` trained by :func:`train` on ``device`` and ``data_``, cached under ``name``,
+    every setting, the schedule and the data's checksum. Returns (CPU model in eval mode, result)."""
     config = dict(name=name, beta=s.beta.tolist(), seed=seed, data=data.checksum(data_.numpy())["sha256"],
                   **{k: getattr(v, "__name__", v) for k, v in train_kwargs.items() if k != "progress"})
 
     def run():
         torch.manual_seed(seed)
-        return train(make_model(), s, data_, generator=torch.Generator().manual_seed(seed), **train_kwargs)
+        result = train(make_model().to(device), s, data_, generator=torch.Generator().manual_seed(seed), **train_kwargs)
+        result.state = {k: v.cpu() for k, v in result.state.items()}
+        return result
     result = cached(name, config, run, retrain)
     model = make_model()
     model.load_state_dict(result.state)
