@@ -1,0 +1,80 @@
+import pytest
+import torch
+from torch import nn
+
+from helpers import models, schedules, training
+
+S = schedules.linear(50)
+DATA = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+
+
+def small_model():
+    torch.manual_seed(0)
+    return models.PointDenoiser(emb=8, hidden=(16,))
+
+
+def run(**kwargs):
+    return training.train(small_model(), S, DATA, kwargs.pop("epochs", 2), 16,
+                          generator=torch.Generator().manual_seed(1), progress=False, **kwargs)
+
+
+def test_training_is_deterministic_and_keeps_snapshots():
+    a, b = run(snapshot_epochs=(1,)), run(snapshot_epochs=(1,))
+    assert len(a.losses) == 2 and set(a.snapshots) == {1}
+    assert all(torch.equal(a.state[k], b.state[k]) for k in a.state)
+    assert not all(torch.equal(a.state[k], a.snapshots[1][k]) for k in a.state)
+
+
+def test_loss_falls_on_a_learnable_target():
+    """A point mass at c: the best ε̂ is (x_t − √ᾱ_t c)/√(1 − ᾱ_t), reachable by the network."""
+    data = torch.tensor([[0.5, -0.5]]).repeat(512, 1)
+    torch.manual_seed(0)
+    result = training.train(models.PointDenoiser(emb=16, hidden=(64, 64)), S, data, 30, 64, lr=3e-3,
+                            generator=torch.Generator().manual_seed(0), progress=False)
+    assert result.losses[-1] < 0.3 * result.losses[0], result.losses[::5]
+
+
+class NaNModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(1))
+
+    def forward(self, x, t):
+        return x * self.w * float("nan")
+
+
+def test_nan_loss_stops_training_with_a_clear_message():
+    with pytest.raises(FloatingPointError, match="diverged.*lr"):
+        training.train(NaNModel(), S, DATA, 1, 16, progress=False)
+
+
+@pytest.mark.parametrize("kwargs, word", [({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch_size"),
+                                          ({"lr": -1.0}, "lr"), ({"prediction": "x0"}, "prediction")])
+def test_bad_arguments_are_named(kwargs, word):
+    args = dict(epochs=1, batch_size=16, lr=1e-3, progress=False) | kwargs
+    with pytest.raises(ValueError, match=word):
+        training.train(small_model(), S, DATA, **args)
+
+
+def test_points_per_item_subsamples_each_star():
+    stars = torch.randn(4, 10, 2)
+    sub = training._subsample(stars, 3, torch.Generator().manual_seed(0))
+    assert sub.shape == (4, 3, 2)
+    for star, kept in zip(stars, sub):   # every kept point comes from its own star, no repeats
+        matches = (kept[:, None] == star[None]).all(-1)
+        assert bool(matches.any(1).all()) and len(set(matches.float().argmax(1).tolist())) == 3
+
+
+def test_cache_loads_without_retraining_and_retrain_forces(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "CACHE_DIR", tmp_path)
+    calls = []
+
+    def fit():
+        calls.append(1)
+        return run()
+    first = training.cached("toy", {"a": 1}, fit)
+    again = training.cached("toy", {"a": 1}, fit)
+    assert len(calls) == 1 and all(torch.equal(first.state[k], again.state[k]) for k in first.state)
+    training.cached("toy", {"a": 2}, fit)
+    training.cached("toy", {"a": 1}, fit, retrain=True)
+    assert len(calls) == 3 and len(list(tmp_path.iterdir())) == 2   # one file per setting, no temporaries
