@@ -48,7 +48,8 @@ def sample_2d():
     diffusion.sample(models.PointDenoiser().eval(), schedules.linear(200), (1000, 2), torch.Generator().manual_seed(0))
 
 
-@bench(f"stars baseline training, {STEPS // 5} steps, 32 stars x 64 points", repeats=1, per=(("steps", STEPS // 5), ("stars", 32 * STEPS // 5)))
+@bench(f"stars baseline training, {STEPS // 5} steps, 32 stars x 64 points", repeats=1,
+       per=(("steps", STEPS // 5), ("stars", 32 * STEPS // 5)))
 def train_stars_baseline():
     stars = torch.as_tensor(data.load_stars("train")[0][: 32 * STEPS // 5])
     training.train(models.SetStatsDenoiser(), schedules.linear(200), stars, 1, 32,

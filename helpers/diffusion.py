@@ -36,7 +36,8 @@ def forward_sample(s: Schedule, x0: torch.Tensor, t, noise: torch.Tensor) -> tor
 
 
 def posterior_mean(s: Schedule, x_t: torch.Tensor, x0: torch.Tensor, t) -> torch.Tensor:
-    """Eq. 4: μ̃_t(x_t, x_0) = √ᾱ_{t−1} β_t/(1 − ᾱ_t) · x_0 + √α_t (1 − ᾱ_{t−1})/(1 − ᾱ_t) · x_t."""
+    """Eq. 4: μ̃_t(x_t, x_0) = √ᾱ_{t−1} β_t/(1 − ᾱ_t) · x_0 + √α_t (1 − ᾱ_{t−1})/(1 − ᾱ_t) · x_t.
+    """
     return s.at(s.posterior_coef_x0, t, x_t) * x0 + s.at(s.posterior_coef_xt, t, x_t) * x_t
 
 
@@ -80,6 +81,8 @@ def reverse_mean(s: Schedule, out: torch.Tensor, x_t: torch.Tensor, t, predictio
     With ``clip_x0`` the prediction x̂_0 is clamped to [−clip_x0, clip_x0] before eq. 4 (the
     trick of image models, whose pixels live in [−1, 1]); otherwise an ε̂ goes through eq. 8.
     """
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
     if prediction == "eps" and clip_x0 is None:
         return eps_reverse_mean(s, x_t, out, t)
     x0 = predict_x0(s, x_t, out, t) if prediction == "eps" else x0_from_velocity(s, x_t, out, t)
@@ -105,7 +108,8 @@ def run_reverse(kernel, x_T: torch.Tensor, T: int, generator=None, trajectory: b
 
 def ddpm_kernel(model, s: Schedule, prediction: str = "eps", variance: str = "posterior",
                 clip_x0: float | None = None):
-    """The learned reverse kernel: mean from the network (:func:`reverse_mean`), variance β̃_t (eq. 5) or β_t."""
+    """The learned reverse kernel: mean from the network (:func:`reverse_mean`), variance β̃_t (eq. 5)
+    or β_t; no noise is added on the last step, t = 1, with either."""
     check_prediction(s, prediction)
     if variance not in ("posterior", "beta"):
         raise ValueError(f"variance must be 'posterior' or 'beta', got {variance!r}")

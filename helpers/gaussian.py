@@ -38,6 +38,7 @@ def exact_reverse_kernel(s: Schedule, m: float, p: float):
     mu, var = marginal_mean(s, m), marginal_var(s, p)
 
     def kernel(x_t, t):
+        s.check_t(t)
         gain = s.alpha[t].sqrt() * var[t - 1] / var[t]
         return mu[t - 1] + gain * (x_t - mu[t]), (s.beta[t] * var[t - 1] / var[t]).item()
     return kernel
@@ -68,6 +69,7 @@ def report_reverse_kernel(s: Schedule, m: float, p: float):
     _check_p(p)
 
     def kernel(x_t, t):
+        s.check_t(t)
         mean = s.posterior_coef_xt[t] * x_t + s.posterior_coef_x0[t] * m
         return mean, (s.posterior_variance[t] + p ** 2).item()
     return kernel

@@ -8,11 +8,9 @@ and is vectorised; nearest neighbours come from :class:`scipy.spatial.cKDTree`.
 * improved precision and recall with k-nearest-neighbour balls (Kynkäänniemi et al., 2019).
 
 A metric alone says little: two independent draws of the *real* distribution of the same size
-already differ. :func:`data_floor` and :func:`floor_from_pool` measure that floor (mean ± sd
-over several pairs of draws) and :func:`ratio_table` sets a model's numbers beside it.
+already differ. :func:`shape_floor` measures that floor (mean ± sd over several pairs of real
+draws) and :func:`repeated_quality` measures a model the same way, over several sample sets.
 """
-from typing import Callable
-
 import numpy as np
 from scipy import stats
 from scipy.spatial import cKDTree
@@ -154,61 +152,6 @@ def shape_metrics(real, fake, k: int = 3) -> dict[str, float]:
     precision, recall = precision_recall(real, fake, k)
     return {"sliced_w1": sliced_wasserstein(real, fake), "chamfer": chamfer(real, fake),
             "precision": precision, "recall": recall}
-
-
-# --- floors and ratios ---------------------------------------------------------------------
-
-
-def _floor(draw_pair: Callable, n_draws: int, seed: int) -> dict[str, tuple[float, float]]:
-    """Mean and sample sd of :func:`shape_metrics` over ``n_draws`` pairs ``draw_pair(rng)``."""
-    n_draws = _at_least(n_draws, 2, "n_draws")
-    rng = np.random.default_rng(seed)
-    runs = [shape_metrics(*draw_pair(rng)) for _ in range(n_draws)]
-    values = {name: np.array([run[name] for run in runs]) for name in METRICS}
-    return {name: (float(v.mean()), float(v.std(ddof=1))) for name, v in values.items()}
-
-
-def data_floor(sample_real: Callable, n: int, n_draws: int = 5, seed: int = 0) -> dict:
-    """Floor of each metric: its value between two independent real draws of size n.
-
-    ``sample_real(n, rng) -> (n, d)`` draws fresh real points from a numpy Generator.
-    Returns ``{metric: (mean, sd)}`` over ``n_draws`` pairs (sd with ddof = 1).
-    """
-    n = _at_least(n, 1, "n")
-    return _floor(lambda rng: (sample_real(n, rng), sample_real(n, rng)), n_draws, seed)
-
-
-def disjoint_halves(pool: np.ndarray, n: int, rng: np.random.Generator):
-    """Two disjoint random subsets of ``pool: (N, d)``, each of size min(n, N // 2)."""
-    size = min(n, len(pool) // 2)
-    if size < 1:
-        raise ValueError(f"pool needs at least 2 points, got {len(pool)}")
-    order = rng.permutation(len(pool))
-    return pool[order[:size]], pool[order[size:2 * size]]
-
-
-def floor_from_pool(pool, n: int, n_draws: int = 5, seed: int = 0) -> dict:
-    """:func:`data_floor` when only a finite pool ``(N, d)`` of real points exists.
-
-    Each draw splits a random permutation of the pool into two disjoint subsets of size
-    min(n, N // 2).
-    """
-    pool, n = _points(pool, "pool"), _at_least(n, 1, "n")
-    return _floor(lambda rng: disjoint_halves(pool, n, rng), n_draws, seed)
-
-
-def ratio_table(model: dict, floor: dict) -> list[tuple[str, float, float, float, float]]:
-    """Rows ``(metric, model, floor_mean, floor_sd, ratio)`` with ratio = model / floor_mean.
-
-    For the distances (sliced_w1, chamfer) lower is better and a ratio near 1 means the model is
-    as close to the data as a second real draw; for precision and recall higher is better and
-    the ideal ratio is again about 1. A zero floor gives ratio NaN.
-    """
-    rows = []
-    for name, value in model.items():
-        mean, sd = floor[name]
-        rows.append((name, float(value), mean, sd, value / mean if mean else float("nan")))
-    return rows
 
 
 # --- 1D Gaussian fit -----------------------------------------------------------------------

@@ -20,6 +20,9 @@ class SinusoidalEmbedding(nn.Module):
         self.scale = scale
         self.register_buffer("freqs", torch.exp(-math.log(10000.0) * torch.arange(half) / (half - 1)))
 
+    def extra_repr(self) -> str:
+        return f"size={2 * len(self.freqs)}, scale={self.scale}"
+
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         angles = self.scale * v.float()[:, None] * self.freqs
         return torch.cat([angles.sin(), angles.cos()], dim=-1)
@@ -112,6 +115,8 @@ class ProfileDenoiser(nn.Module):
         self.centre_out = nn.Linear(channels, 2)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != 2 + self.K:
+            raise ValueError(f"x must have shape (B, {2 + self.K}), got {tuple(x.shape)}")
         centre, profile = x[:, :2], x[:, 2:]
         temb = self.time_embedding(t)
         h = self.inp(profile[:, None]) + self.centre_in(centre)[..., None]

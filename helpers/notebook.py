@@ -45,11 +45,15 @@ def execute(notebook: Path, output: Path, figures: Path, parameters: dict):
     check_parameters(notebook, parameters)
     figures.mkdir(parents=True, exist_ok=True)
     (ROOT / "build").mkdir(exist_ok=True)
+    previous = os.environ.get("DDPM_FIGURES_DIR")
     with tempfile.TemporaryDirectory(dir=ROOT / "build", prefix="stage-") as staging:
         os.environ["DDPM_FIGURES_DIR"] = staging
-        atomic_write(output, lambda tmp: papermill.execute_notebook(
-            str(notebook), tmp, parameters=parameters, cwd=str(notebook.parent),
-            kernel_name="python3", progress_bar=False))
+        try:
+            atomic_write(output, lambda tmp: papermill.execute_notebook(
+                str(notebook), tmp, parameters=parameters, cwd=str(notebook.parent),
+                kernel_name="python3", progress_bar=False))
+        finally:
+            os.environ.pop("DDPM_FIGURES_DIR") if previous is None else os.environ.update(DDPM_FIGURES_DIR=previous)
         publish_figures(Path(staging), figures)
 
 

@@ -10,7 +10,7 @@ STYLE = {
     "grid.alpha": 0.3, "legend.frameon": False, "image.cmap": "viridis",
     "svg.hashsalt": "ddpm", "path.simplify": False, "figure.constrained_layout.use": True,
 }
-DATA_COLOR, MODEL_COLOR, REFERENCE_COLOR = "0.75", "C0", "C3"
+DATA_COLOR, MODEL_COLOR = "0.75", "C0"
 
 
 def use_style():

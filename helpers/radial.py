@@ -20,6 +20,10 @@ def encode(points, K: int = 128):
     """Centre (m, 2) = mean of each set ``points: (m, n, 2)``; profile (m, K) = mean distance
     from the centre of the points in each of K equal angular bins (empty bins interpolated)."""
     x = torch.as_tensor(points, dtype=torch.float64)
+    if x.dim() != 3 or x.shape[-1] != 2 or x.shape[1] == 0:
+        raise ValueError(f"points must have shape (m, n, 2) with n >= 1, got {tuple(x.shape)}")
+    if not isinstance(K, int) or K < 4:
+        raise ValueError(f"K must be an integer >= 4, got {K!r}")
     centre = x.mean(1)
     d = x - centre[:, None]
     radius = d.norm(dim=-1)
@@ -66,8 +70,8 @@ def rotate_and_reflect(x: torch.Tensor, generator=None) -> torch.Tensor:
     B, K = x.shape[0], x.shape[1] - 2
     shift = torch.randint(0, K, (B,), generator=generator)
     flip = torch.rand(B, generator=generator) < 0.5
-    idx = (torch.arange(K)[None, :] - shift[:, None]) % K                    # rotate by shift bins
-    idx = torch.where(flip[:, None], (K - 1 - idx) % K, idx)                 # then reflect
+    idx = (torch.arange(K)[None, :] - shift[:, None]) % K                    # read r rotated by shift bins,
+    idx = torch.where(flip[:, None], (K - 1 - idx) % K, idx)                 # of the reflected profile
     angle = shift.to(x.dtype) * (2 * math.pi / K)
     cx, cy = x[:, 0], torch.where(flip, -x[:, 1], x[:, 1])
     cx, cy = cx * angle.cos() - cy * angle.sin(), cx * angle.sin() + cy * angle.cos()
@@ -80,8 +84,13 @@ def polygon(centre, profile) -> torch.Tensor:
     return centre[:, None] + profile[..., None] * torch.stack([theta.cos(), theta.sin()], -1)
 
 
-def outline_distance(points, centre, profile) -> torch.Tensor:
-    """Distance of each point ``(m, n, 2)`` to the closed polygon of its profile: (m, n)."""
+def outline_distance(points, centre, profile, chunk: int = 8) -> torch.Tensor:
+    """Distance of each point ``(m, n, 2)`` to the closed polygon of its profile: (m, n).
+
+    Works on ``chunk`` sets at a time (memory grows as chunk·n·K)."""
+    if len(points) > chunk:
+        return torch.cat([outline_distance(points[i:i + chunk], centre[i:i + chunk], profile[i:i + chunk], chunk)
+                          for i in range(0, len(points), chunk)])
     x = torch.as_tensor(points, dtype=torch.float64)
     a = polygon(torch.as_tensor(centre, dtype=torch.float64), torch.as_tensor(profile, dtype=torch.float64))
     edge = torch.roll(a, -1, dims=1) - a                                        # (m, K, 2)

@@ -2,7 +2,7 @@
 
 Paths never depend on the working directory: they are resolved from this file, and the
 figure directory can be redirected with the environment variable ``DDPM_FIGURES_DIR``
-(``make test`` points it at ``build/`` so a smoke run never touches ``figures/``).
+(:mod:`helpers.notebook` points it at a staging folder while a notebook runs).
 """
 import io
 import os
@@ -45,6 +45,8 @@ def pick(profile: str, **by_profile):
     check_profile(profile)
     if profile == "full" and "full" not in by_profile:
         profile = "report"
+    if profile not in by_profile:
+        raise ValueError(f"no value given for profile {profile!r}")
     return by_profile[profile]
 
 
@@ -56,6 +58,7 @@ def seed_everything(seed: int = 0, threads: int = 2) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # deterministic cuBLAS (full profile)
     torch.use_deterministic_algorithms(True, warn_only=True)
     return torch.Generator().manual_seed(seed)
 
@@ -77,6 +80,9 @@ def atomic_write(path, write) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp creates 0600; give the file ordinary permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

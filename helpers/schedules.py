@@ -25,13 +25,12 @@ class Schedule:
         self.alpha = 1 - self.beta
         self.alpha_bar = torch.cumprod(self.alpha, 0)
         prev = torch.cat([self.alpha_bar[:1], self.alpha_bar[:-1]])
-        with torch.no_grad():
-            denom = (1 - self.alpha_bar).clamp_min(1e-300)
-            # eq. 5:  β̃_t = (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · β_t
-            self.posterior_variance = (1 - prev) / denom * self.beta
-            # eq. 4:  μ̃_t = c_x0 · x_0 + c_xt · x_t
-            self.posterior_coef_x0 = prev.sqrt() * self.beta / denom
-            self.posterior_coef_xt = self.alpha.sqrt() * (1 - prev) / denom
+        denom = (1 - self.alpha_bar).clamp_min(1e-300)
+        # eq. 5:  β̃_t = (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · β_t
+        self.posterior_variance = (1 - prev) / denom * self.beta
+        # eq. 4:  μ̃_t = c_x0 · x_0 + c_xt · x_t
+        self.posterior_coef_x0 = prev.sqrt() * self.beta / denom
+        self.posterior_coef_xt = self.alpha.sqrt() * (1 - prev) / denom
         self.posterior_variance[0] = self.posterior_coef_x0[0] = self.posterior_coef_xt[0] = 0
 
     @property

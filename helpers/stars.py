@@ -295,10 +295,10 @@ def fit_stars(points, arms_range=range(3, 13), bins: int = PROFILE_BINS,
     to the fitted outline (:func:`distance_to_star`): its crispness. ``chunk`` stars at a time.
     """
     points, arms_range = _stars(points, "points"), tuple(_arms_range(arms_range).tolist())
-    if int(bins) != bins or bins < 8:
-        raise ValueError(f"bins must be an integer >= 8, got {bins!r}")
-    parts = [fit_chunk(points[i:i + chunk], arms_range, int(bins))
-             for i in range(0, len(points), max(1, int(chunk)))]
+    for name, value, low in (("bins", bins, 8), ("chunk", chunk, 1)):
+        if not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    parts = [fit_chunk(points[i:i + chunk], arms_range, int(bins)) for i in range(0, len(points), chunk)]
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 

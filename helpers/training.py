@@ -28,6 +28,7 @@ class TrainResult:
 
 def diffusion_loss(model, s: Schedule, x0: torch.Tensor, generator, prediction: str = "eps") -> torch.Tensor:
     """MSE between the network output at (x_t, t) and the target ε (or v), x_t from eq. 2."""
+    diffusion.check_prediction(s, prediction)
     t = torch.randint(1, s.T + 1, x0.shape[:1], generator=generator).to(x0.device)
     eps = torch.randn(x0.shape, generator=generator).to(x0.device)
     x_t = diffusion.forward_sample(s, x0, t, eps)
@@ -81,7 +82,7 @@ def train(model, s: Schedule, data: torch.Tensor, epochs: int, batch_size: int, 
 
 
 class EMA:
-    """An exponential moving average of a model's parameters (buffers copied as they are)."""
+    """An exponential moving average of a model's parameters (buffers are copied once, at the start)."""
 
     def __init__(self, model, decay: float):
         if not 0 < decay < 1:
@@ -134,7 +135,7 @@ def cached(name: str, config: dict, run, retrain: bool = False) -> TrainResult:
     """
     path = CACHE_DIR / f"{name}-{cache_key(**config)}.pt"
     if path.exists() and not retrain:
-        return TrainResult(**torch.load(path, weights_only=True))
+        return TrainResult(**torch.load(path, weights_only=True, map_location="cpu"))
     result = run()
     atomic_write(path, lambda tmp: torch.save(vars(result), tmp))
     return result
@@ -144,13 +145,15 @@ def train_cached(name: str, make_model, s: Schedule, data_: torch.Tensor, *, see
                  device="cpu", **train_kwargs):
     """``make_model()`` trained by :func:`train` on ``device`` and ``data_``, cached under ``name``,
     every setting, the schedule and the data's checksum. Returns (CPU model in eval mode, result)."""
-    config = dict(name=name, beta=s.beta.tolist(), seed=seed, data=data.checksum(data_.numpy())["sha256"],
+    config = dict(name=name, model=repr(make_model()), beta=s.beta.tolist(), seed=seed,
+                  data=data.checksum(data_.numpy())["sha256"],
                   **{k: getattr(v, "__name__", v) for k, v in train_kwargs.items() if k != "progress"})
 
     def run():
         torch.manual_seed(seed)
         result = train(make_model().to(device), s, data_, generator=torch.Generator().manual_seed(seed), **train_kwargs)
         result.state = {k: v.cpu() for k, v in result.state.items()}
+        result.snapshots = {e: {k: v.cpu() for k, v in st.items()} for e, st in result.snapshots.items()}
         return result
     result = cached(name, config, run, retrain)
     model = make_model()
@@ -178,6 +181,6 @@ def with_state(model, state: dict):
 
 def snapshot_samples(model, s: Schedule, states: dict, n: int, seed: int = 0, prediction: str = "eps") -> dict:
     """{epoch: (n, 2) numpy samples} from each snapshot state, each with its own seeded generator."""
-    return {epoch: diffusion.sample(with_state(model, state), s, (n, 2), torch.Generator().manual_seed(seed * 100_003 + epoch),
-                                    prediction=prediction).numpy()
+    return {epoch: diffusion.sample(with_state(model, state), s, (n, 2),
+                                    torch.Generator().manual_seed(seed * 100_003 + epoch), prediction=prediction).numpy()
             for epoch, state in sorted(states.items())}

@@ -131,8 +131,9 @@ def test_ddim_on_gaussian_data_is_the_affine_map_derived_by_hand(gen):
     x̂_0 = m + √ᾱ p²/s² (x − μ) and ε̂ = √(1 − ᾱ)(x − μ)/s²; compose the steps in numpy."""
     s, m, p = S.linear(200, 1e-4, 0.05), 1.0, 0.3
     ab = s.alpha_bar
-    oracle = lambda x, t: (1 - ab[t].view(-1, 1)).sqrt().to(x) * (x - ab[t].view(-1, 1).sqrt().to(x) * m) / (  # noqa: E731
-        ab[t].view(-1, 1).to(x) * p ** 2 + 1 - ab[t].view(-1, 1).to(x))
+    def oracle(x, t):
+        a = ab[t].view(-1, 1).to(x)
+        return (1 - a).sqrt() * (x - a.sqrt() * m) / (a * p ** 2 + 1 - a)
     x = D.ddim_sample(oracle, s, (N, 1), 50, gen).double()
     a_total, b_total = 1.0, 0.0
     abar = np.cumprod(np.r_[1.0, 1 - s.beta[1:].numpy()])

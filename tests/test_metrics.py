@@ -99,47 +99,22 @@ def test_half_the_fakes_far_away_halves_precision():
     assert metrics.precision_recall(real, fake)[0] == pytest.approx(0.5)
 
 
-def test_data_floor_is_positive_and_shrinks_like_root_n():
-    def sample(n, rng):
-        return rng.standard_normal((n, 2))
-    small = metrics.data_floor(sample, 250, n_draws=8)
-    large = metrics.data_floor(sample, 1000, n_draws=8)
-    assert set(small) == set(metrics.METRICS)
-    assert all(mean > 0 and sd > 0 for mean, sd in small.values())
-    assert 0.3 < large["sliced_w1"][0] / small["sliced_w1"][0] < 0.75
+def test_shape_floor_is_positive_and_shrinks_like_root_n():
+    small = metrics.shape_floor("circle", 250, n_draws=8)
+    large = metrics.shape_floor("circle", 1000, n_draws=8)
+    assert all(mean > 0 and sd > 0 for mean, sd in large.values() if mean < 0.5)
+    assert 0.3 < large["sliced_w1"][0] / small["sliced_w1"][0] < 0.75      # about 1/2 for 4x the points
+    assert large == metrics.shape_floor("circle", 1000, n_draws=8)         # seeded
 
 
-def test_floor_from_pool_uses_disjoint_halves():
-    pool = cloud(600, 11)
-    first, second = metrics.disjoint_halves(pool, 1000, np.random.default_rng(0))
-    assert len(first) == len(second) == 300
-    assert metrics.chamfer(first, second) > 0          # no point shared
-    floor = metrics.floor_from_pool(pool, 200)
-    assert all(mean > 0 and sd > 0 for mean, sd in floor.values())
-    assert floor == metrics.floor_from_pool(pool, 200)  # seeded
-
-
-def test_ratio_table_divides_by_the_floor_mean():
-    floor = {"sliced_w1": (0.1, 0.01), "recall": (0.8, 0.02)}
-    rows = metrics.ratio_table({"sliced_w1": 0.3, "recall": 0.4}, floor)
-    assert rows == [("sliced_w1", 0.3, 0.1, 0.01, pytest.approx(3.0)),
-                    ("recall", 0.4, 0.8, 0.02, 0.5)]
-
-
-@pytest.mark.parametrize("call, name", [
-    (lambda: metrics.sliced_wasserstein(np.zeros((5, 3)), np.zeros((5, 2))), "b"),
-    (lambda: metrics.chamfer(np.zeros((0, 2)), np.zeros((5, 2))), "a"),
-    (lambda: metrics.chamfer(np.zeros(5), np.zeros((5, 2))), "a"),
-    (lambda: metrics.precision_recall(cloud(10), cloud(10), k=0), "k"),
-    (lambda: metrics.precision_recall(cloud(10), cloud(3), k=3), "k"),
-    (lambda: metrics.shape_metrics(cloud(10), np.full((10, 2), np.nan)), "fake"),
-    (lambda: metrics.sliced_wasserstein(cloud(10), cloud(10), n_directions=0), "n_directions"),
-    (lambda: metrics.floor_from_pool(cloud(10), 5, n_draws=1), "n_draws"),
-    (lambda: metrics.floor_from_pool(cloud(1), 5), "pool"),
-])
-def test_bad_inputs_raise_naming_the_parameter(call, name):
-    with pytest.raises(ValueError, match=rf"\b{name}\b"):
-        call()
+def test_repeated_quality_sees_a_shifted_model():
+    real_like = metrics.repeated_quality("square", lambda k: metrics.fresh_shape("square", 500, 200 + k), 4)
+    shifted = metrics.repeated_quality("square", lambda k: metrics.fresh_shape("square", 500, 200 + k) + 0.3, 4)
+    floor = metrics.shape_floor("square", 500, n_draws=4)
+    assert abs(real_like["chamfer"][0] / floor["chamfer"][0] - 1) < 0.1
+    assert shifted["chamfer"][0] > 5 * floor["chamfer"][0] and shifted["outline"][0] > 0.1
+    with pytest.raises(ValueError, match="repeats"):
+        metrics.repeated_quality("square", lambda k: metrics.fresh_shape("square", 50, k), 1)
 
 
 def test_precision_recall_with_far_outliers_match_dense_computation():

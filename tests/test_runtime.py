@@ -65,7 +65,8 @@ def test_failing_notebook_leaves_previous_outputs_intact(tmp_path):
     """A cell that saves a figure and then fails: neither the executed copy nor figures/ change."""
     code = ("import matplotlib.pyplot as plt\nfrom helpers import plotting\n"
             "plotting.save_figure(plt.figure(), 'fig')\nraise RuntimeError('boom')")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("profile = 'smoke'"), nbformat.v4.new_code_cell(code)])
+    cells = [nbformat.v4.new_code_cell("profile = 'smoke'"), nbformat.v4.new_code_cell(code)]
+    nb = nbformat.v4.new_notebook(cells=cells)
     nb.cells[0].metadata["tags"] = ["parameters"]
     nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
     source, output, figures = tmp_path / "nb.ipynb", tmp_path / "out.ipynb", tmp_path / "figures"

@@ -97,7 +97,9 @@ def wrapped_last_step(s):
     ᾱ_{t−1} read as ab[i − 1], which at the last step (i = 0) wraps around to ᾱ_T."""
     ab, beta = s.alpha_bar[1:], s.beta[1:]
     prev = ab[0 - 1]
-    return prev.sqrt() * beta[0] / (1 - ab[0]), (1 - beta[0]).sqrt() * (1 - prev) / (1 - ab[0]), (1 - prev) / (1 - ab[0]) * beta[0]
+    coef_x0 = prev.sqrt() * beta[0] / (1 - ab[0])
+    coef_xt = (1 - beta[0]).sqrt() * (1 - prev) / (1 - ab[0])
+    return coef_x0, coef_xt, (1 - prev) / (1 - ab[0]) * beta[0]
 
 
 @pytest.mark.parametrize("s", ALL, ids=lambda s: s.name)
