@@ -5,6 +5,7 @@ Equation numbers are the report's; the ε-form of the reverse mean uses the corr
 """
 import torch
 
+from .runtime import check_choice
 from .schedules import Schedule
 
 PREDICTIONS = ("eps", "v")
@@ -67,11 +68,16 @@ def x0_from_velocity(s: Schedule, x_t: torch.Tensor, v: torch.Tensor, t) -> torc
 
 def check_prediction(s: Schedule, prediction: str):
     """Raise a ValueError unless ``prediction`` is known and can be sampled with ``s``."""
-    if prediction not in PREDICTIONS:
-        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+    check_choice("prediction", prediction, PREDICTIONS)
     if prediction == "eps" and s.alpha_bar[-1] == 0:
         raise ValueError("prediction='eps' cannot sample a schedule with alpha_bar_T = 0 "
                          "(x_T carries no signal, x_0 = 0/0); use prediction='v'")
+
+
+def x0_from_output(s: Schedule, out: torch.Tensor, x_t: torch.Tensor, t, prediction: str = "eps"):
+    """x̂_0 from a network output: eq. 2 inverted for ε̂ (:func:`predict_x0`), or from v̂."""
+    check_choice("prediction", prediction, PREDICTIONS)
+    return predict_x0(s, x_t, out, t) if prediction == "eps" else x0_from_velocity(s, x_t, out, t)
 
 
 def reverse_mean(s: Schedule, out: torch.Tensor, x_t: torch.Tensor, t, prediction: str = "eps",
@@ -81,11 +87,9 @@ def reverse_mean(s: Schedule, out: torch.Tensor, x_t: torch.Tensor, t, predictio
     With ``clip_x0`` the prediction x̂_0 is clamped to [−clip_x0, clip_x0] before eq. 4 (the
     trick of image models, whose pixels live in [−1, 1]); otherwise an ε̂ goes through eq. 8.
     """
-    if prediction not in PREDICTIONS:
-        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
     if prediction == "eps" and clip_x0 is None:
         return eps_reverse_mean(s, x_t, out, t)
-    x0 = predict_x0(s, x_t, out, t) if prediction == "eps" else x0_from_velocity(s, x_t, out, t)
+    x0 = x0_from_output(s, out, x_t, t, prediction)
     return posterior_mean(s, x_t, x0 if clip_x0 is None else x0.clamp(-clip_x0, clip_x0), t)
 
 
@@ -145,7 +149,7 @@ def ddim_sample(model, s: Schedule, shape, steps: int, generator=None, device="c
     times = ddim_timesteps(s.T, steps)
     for t, t_next in zip(times[:-1], times[1:]):
         out = model(x, torch.full(x.shape[:1], t, dtype=torch.long, device=x.device))
-        x0 = predict_x0(s, x, out, t) if prediction == "eps" else x0_from_velocity(s, x, out, t)
+        x0 = x0_from_output(s, out, x, t, prediction)
         ab, ab_next = s.at(s.alpha_bar, t, x), s.alpha_bar[t_next].to(x)
         eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
         x = ab_next.sqrt() * x0 + (1 - ab_next).sqrt() * eps

@@ -53,7 +53,10 @@ def execute(notebook: Path, output: Path, figures: Path, parameters: dict):
                 str(notebook), tmp, parameters=parameters, cwd=str(notebook.parent),
                 kernel_name="python3", progress_bar=False))
         finally:
-            os.environ.pop("DDPM_FIGURES_DIR") if previous is None else os.environ.update(DDPM_FIGURES_DIR=previous)
+            if previous is None:
+                del os.environ["DDPM_FIGURES_DIR"]
+            else:
+                os.environ["DDPM_FIGURES_DIR"] = previous
         publish_figures(Path(staging), figures)
 
 
