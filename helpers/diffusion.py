@@ -1,7 +1,7 @@
 """The DDPM forward and reverse processes for data of any shape (x: (n, ...), t: int or (n,)).
 
 Equation numbers are the report's; the ε-form of the reverse mean uses the correct 1/√α_t
-(the report's eq. 8 writes 1/√ᾱ_t, SPEC §4.1).
+(the report's eq. 8 writes 1/√ᾱ_t: notebook 01, "Erratum: eq. 8's prefactor").
 """
 import torch
 
@@ -52,6 +52,31 @@ def eps_reverse_mean(s: Schedule, x_t: torch.Tensor, eps: torch.Tensor, t) -> to
     """Eq. 8 corrected: μ̃_t = (x_t − β_t/√(1 − ᾱ_t) · ε) / √α_t  (Ho et al. 2020, eq. 11)."""
     beta, ab = s.at(s.beta, t, x_t), s.at(s.alpha_bar, t, x_t)
     return (x_t - beta / (1 - ab).sqrt() * eps) / (1 - beta).sqrt()
+
+
+def ideal_eps(s: Schedule, data: torch.Tensor, x_t: torch.Tensor, t: int, chunk: int = 1024) -> torch.Tensor:
+    """E[ε | x_t] when x_0 is drawn uniformly from the finite set ``data: (N, d)``; ``x_t: (n, d)``.
+
+    q(x_t) is the mixture (1/N) Σ_i N(√ᾱ_t x0_i, (1 − ᾱ_t) I), so E[x_0 | x_t] = Σ_i w_i x0_i with
+    w = softmax_i(−‖x_t − √ᾱ_t x0_i‖² / (2(1 − ᾱ_t))), and eq. 2 gives
+    E[ε | x_t] = (x_t − √ᾱ_t E[x_0 | x_t]) / √(1 − ᾱ_t): the minimiser of the training loss at t.
+    """
+    s.check_t(t)
+    ab = s.alpha_bar[t].item()
+    x, data = x_t.double(), torch.as_tensor(data, dtype=torch.float64)
+    centres, var = ab ** 0.5 * data, 1 - ab
+    x0_hat = torch.cat([torch.softmax(-0.5 * torch.cdist(xc, centres) ** 2 / var, dim=1) @ data
+                        for xc in x.split(chunk)])
+    return ((x - ab ** 0.5 * x0_hat) / var ** 0.5).to(x_t.dtype)
+
+
+def ideal_denoiser(s: Schedule, data: torch.Tensor):
+    """:func:`ideal_eps` with a network's signature ``predict(x_t: (n, d), t: (n,))`` (one t per call)."""
+    def predict(x_t, t):
+        if not bool((t == t[0]).all()):
+            raise ValueError("the ideal denoiser takes one t per call")
+        return ideal_eps(s, data, x_t, int(t[0]))
+    return predict
 
 
 def velocity(s: Schedule, x0: torch.Tensor, eps: torch.Tensor, t) -> torch.Tensor:
@@ -141,11 +166,13 @@ def ddim_timesteps(T: int, steps: int) -> list[int]:
 
 
 @torch.no_grad()
-def ddim_sample(model, s: Schedule, shape, steps: int, generator=None, device="cpu", prediction="eps"):
+def ddim_sample(model, s: Schedule, shape, steps: int, generator=None, device="cpu", prediction="eps",
+                x_T: torch.Tensor | None = None):
     """Deterministic DDIM (η = 0; Song et al. 2021, eq. 12) on ``steps`` of the T times:
-    x_{t'} = √ᾱ_{t'} x̂_0 + √(1 − ᾱ_{t'}) ε̂ for consecutive times t > t'; ends at x̂_0."""
+    x_{t'} = √ᾱ_{t'} x̂_0 + √(1 − ᾱ_{t'}) ε̂ for consecutive times t > t'; ends at x̂_0.
+    Starts at ``x_T`` when given (for example a draw of the true q(x_T)), else at N(0, I)."""
     check_prediction(s, prediction)
-    x = torch.randn(tuple(shape), generator=generator).to(device)
+    x = (torch.randn(tuple(shape), generator=generator) if x_T is None else x_T).to(device)
     times = ddim_timesteps(s.T, steps)
     for t, t_next in zip(times[:-1], times[1:]):
         out = model(x, torch.full(x.shape[:1], t, dtype=torch.long, device=x.device))

@@ -18,6 +18,8 @@ from scipy.spatial import cKDTree
 from . import data
 
 METRICS = ("sliced_w1", "chamfer", "precision", "recall")
+LABELS = {"sliced_w1": "sliced W1", "chamfer": "Chamfer", "precision": "precision", "recall": "recall",
+          "outline": "distance to outline"}
 _CANDIDATES = 8   # lifted nearest neighbours re-checked exactly by inside_balls
 
 

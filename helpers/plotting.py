@@ -43,36 +43,64 @@ def scatter_points(ax, points, color=MODEL_COLOR, size=2, alpha=0.8, **kwargs):
     return ax
 
 
+def outside(points, limit: float) -> str:
+    """"k of n outside, max |x| = …" for the points of ``points: (n, 2)`` beyond ±limit; "" if none."""
+    points = np.asarray(points)
+    far = np.abs(points).max(axis=1) > limit
+    if not far.any():
+        return ""
+    return f"{far.sum()} of {len(points)} outside, max |x| = {np.abs(points).max():.3g}"
+
+
+def note_outside(ax, points, limit: float):
+    """Write :func:`outside` in the panel's lower left, so fixed limits never hide points silently."""
+    note = outside(points, limit)
+    if note:
+        ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=7, color="C3", va="bottom")
+
+
+def points_panel(ax, points, real=None, limit: float = 1.6, title: str = ""):
+    """Model points over faint real data on fixed limits ±limit, labelled axes, points outside noted."""
+    if real is not None:
+        scatter_points(ax, real, color=DATA_COLOR, size=1, alpha=0.5)
+    scatter_points(ax, points, size=2)
+    ax.set(title=title, xlim=(-limit, limit), ylim=(-limit, limit), xlabel="x", ylabel="y")
+    note_outside(ax, points, limit)
+    return ax
+
+
 def sample_grid(samples: dict, real, title: str, limit: float = 1.6):
     """One panel per entry of ``samples`` {label: (n, 2)}, real data faint behind each."""
-    fig, axes = plt.subplots(1, len(samples), figsize=(2.2 * len(samples), 2.5), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, len(samples), figsize=(2.2 * len(samples), 2.7), sharex=True, sharey=True)
     for ax, (label, points) in zip(np.atleast_1d(axes), samples.items()):
-        scatter_points(ax, real, color=DATA_COLOR, size=1, alpha=0.5)
-        scatter_points(ax, points, size=2)
-        ax.set(title=label, xlim=(-limit, limit), ylim=(-limit, limit), xticks=[], yticks=[])
+        points_panel(ax, points, real, limit, label)
     fig.suptitle(title)
     return fig
 
 
-def training_curves(losses, quality: dict, floor: dict, metrics=("sliced_w1", "chamfer"), marks=()):
-    """Loss per epoch (left) and sample quality per epoch against its data floor (right).
+def training_curves(losses, quality: dict, floor: dict, metrics=("sliced_w1", "chamfer"), marks=None):
+    """Loss per epoch (left) and sample quality per epoch as a ratio to its data floor (right).
 
-    ``quality``: {epoch: {metric: value}}; ``floor``: {metric: (mean, sd)} drawn as a band.
-    ``marks``: epochs to flag with a vertical line (for example the report's last epoch).
+    ``quality``: {epoch: {metric: value}}; ``floor``: {metric: (mean, sd)}: the ratio 1 is a line
+    and the floor's own spread, sd/mean, a band around it. ``marks``: {label: epoch} flagged by a
+    dotted vertical line (for example the report's last epoch).
     """
+    from .metrics import LABELS
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
     left.plot(np.arange(1, len(losses) + 1), losses, lw=1)
     left.set(xlabel="epoch", ylabel="training loss (MSE)", yscale="log", title="Training loss")
     epochs = sorted(quality)
+    right.axhline(1, color="k", lw=1, label="data floor (two real draws)")
     for k, name in enumerate(metrics):
         mean, sd = floor[name]
-        right.plot(epochs, [quality[e][name] for e in epochs], "o-", ms=3, color=f"C{k}", label=name)
-        right.axhspan(mean - sd, mean + sd, color=f"C{k}", alpha=0.2, lw=0, label=f"{name} floor ± sd")
-    right.set(xlabel="epoch", ylabel="distance to real data", yscale="log", title="Sample quality")
-    for ax in (left, right):
-        for epoch in marks:
-            ax.axvline(epoch, color="0.5", ls=":", lw=1)
-    right.legend(fontsize=8)
+        right.plot(epochs, [quality[e][name] / mean for e in epochs], "o-", ms=3, color=f"C{k}", label=LABELS[name])
+        right.axhspan(1 - sd / mean, 1 + sd / mean, color=f"C{k}", alpha=0.15, lw=0, label=f"floor ± sd, {LABELS[name]}")
+    right.set(xlabel="epoch", ylabel="model / floor", yscale="log", title="Sample quality (ratio to the data floor)")
+    for label, epoch in (marks or {}).items():
+        for ax in (left, right):
+            ax.axvline(epoch, color="0.4", ls=":", lw=1)
+        left.text(epoch, 1, f" {label}", transform=left.get_xaxis_transform(), fontsize=8, va="top", color="0.3")
+    right.legend(fontsize=7)
     return fig
 
 
@@ -88,6 +116,6 @@ def reverse_animation(trajectory, real, every: int = 5, hold: int = 8, limit: fl
 
     def frame(t):
         dots.set_offsets(trajectory[t])
-        ax.set_title(f"t = {t}")
+        ax.set_title(f"t = {t}" + (f"\n{outside(trajectory[t], limit)}" if outside(trajectory[t], limit) else ""), fontsize=8)
         return (dots,)
     return fig, FuncAnimation(fig, frame, frames=steps, blit=False)

@@ -8,10 +8,11 @@ own t ~ U{1..T} and every coordinate its own noise (report §2.2; for stars, a c
 import copy
 import hashlib
 import json
+import sys
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import data, diffusion, models
 from .runtime import CACHE_DIR, atomic_write
@@ -20,10 +21,15 @@ from .schedules import Schedule
 
 @dataclass
 class TrainResult:
-    """Per-epoch mean losses, snapshots {epoch: state_dict} and the final state."""
+    """Per-epoch mean losses, snapshots {epoch: state_dict} and the final state.
+
+    With an EMA, ``snapshots`` and ``state`` hold the averaged weights and ``raw_snapshots``
+    the optimiser's own weights at the same epochs (the same run, so the two compare fairly).
+    """
     losses: list = field(default_factory=list)
     snapshots: dict = field(default_factory=dict)
     state: dict | None = None
+    raw_snapshots: dict = field(default_factory=dict)
 
 
 def diffusion_loss(model, s: Schedule, x0: torch.Tensor, generator, prediction: str = "eps") -> torch.Tensor:
@@ -34,6 +40,24 @@ def diffusion_loss(model, s: Schedule, x0: torch.Tensor, generator, prediction: 
     x_t = diffusion.forward_sample(s, x0, t, eps)
     target = eps if prediction == "eps" else diffusion.velocity(s, x0, eps, t)
     return torch.mean((model(x_t, t) - target) ** 2)
+
+
+@torch.no_grad()
+def loss_per_t(predict, s: Schedule, data: torch.Tensor, n: int = 1000, generator=None) -> torch.Tensor:
+    """The ε-prediction loss at each t = 1..T separately: ``(T,)``, mean squared error per coordinate.
+
+    ``predict(x_t: (n, d), t: (n,)) -> ε̂`` is a trained network or the ideal
+    :func:`~helpers.diffusion.ideal_eps`; each t gets n fresh (x_0 from ``data: (N, d)``, ε) pairs.
+    The training loss is the average of this curve over t ~ U{1..T}.
+    """
+    data = torch.as_tensor(data, dtype=torch.float32)
+    losses = []
+    for t in range(1, s.T + 1):
+        x0 = data[torch.randint(len(data), (n,), generator=generator)]
+        eps = torch.randn(x0.shape, generator=generator)
+        x_t = diffusion.forward_sample(s, x0, t, eps)
+        losses.append(((predict(x_t, torch.full((n,), t)) - eps) ** 2).mean())
+    return torch.stack(losses)
 
 
 def check_finite(loss: torch.Tensor, epoch: int, lr: float):
@@ -60,7 +84,7 @@ def train(model, s: Schedule, data: torch.Tensor, epochs: int, batch_size: int, 
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     result, device = TrainResult(), next(model.parameters()).device
     average = EMA(model, ema_decay) if ema_decay else None
-    for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress):
+    for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, file=sys.__stderr__):
         order, total = torch.randperm(len(data), generator=generator), 0.0
         for batch in order.split(batch_size):
             x0 = _subsample(data[batch], points_per_item, generator)
@@ -76,6 +100,8 @@ def train(model, s: Schedule, data: torch.Tensor, epochs: int, batch_size: int, 
         result.losses.append(total / len(data))
         if epoch in snapshot_epochs:
             result.snapshots[epoch] = copy.deepcopy((average or model).state_dict())
+            if average:
+                result.raw_snapshots[epoch] = copy.deepcopy(model.state_dict())
     result.state = copy.deepcopy((average or model).state_dict())
     model.load_state_dict(result.state)
     return result
@@ -153,7 +179,8 @@ def train_cached(name: str, make_model, s: Schedule, data_: torch.Tensor, *, see
         torch.manual_seed(seed)
         result = train(make_model().to(device), s, data_, generator=torch.Generator().manual_seed(seed), **train_kwargs)
         result.state = {k: v.cpu() for k, v in result.state.items()}
-        result.snapshots = {e: {k: v.cpu() for k, v in st.items()} for e, st in result.snapshots.items()}
+        for field_ in ("snapshots", "raw_snapshots"):
+            setattr(result, field_, {e: {k: v.cpu() for k, v in st.items()} for e, st in getattr(result, field_).items()})
         return result
     result = cached(name, config, run, retrain)
     model = make_model()

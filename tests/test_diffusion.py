@@ -159,3 +159,37 @@ def test_clipped_x0_mean(gen):
     x0 = ((x_t - (1 - s.alpha_bar[t]).sqrt() * eps) / s.alpha_bar[t].sqrt()).clamp(-0.5, 0.5)
     by_hand = s.posterior_coef_x0[t] * x0 + s.posterior_coef_xt[t] * x_t
     torch.testing.assert_close(clipped, by_hand.float(), rtol=1e-5, atol=1e-5)
+
+
+def test_ideal_eps_of_one_point_is_exact_and_of_gaussian_data_is_the_gaussian_formula(gen):
+    from helpers import gaussian as G
+    s = S.linear(200)
+    c = torch.tensor([[0.3, -1.2]], dtype=torch.float64)
+    x_t = torch.randn(50, 2, generator=gen, dtype=torch.float64)
+    ab = s.alpha_bar[60]
+    assert torch.allclose(D.ideal_eps(s, c, x_t, 60), (x_t - ab.sqrt() * c) / (1 - ab).sqrt(), atol=1e-12)
+    # 1D data drawn from N(3, 0.5²): E[ε | x_t] approaches notebook 01's closed form
+    data = 3 + 0.5 * torch.randn(50_000, 1, generator=gen, dtype=torch.float64)
+    mu, sd = G.marginal_mean(s, 3.0)[100], G.marginal_var(s, 0.5)[100].sqrt()
+    grid = mu + sd * torch.linspace(-1.5, 1.5, 9, dtype=torch.float64)[:, None]   # the bulk of q(x_t)
+    exact = G.optimal_eps(s, grid, 100, 3.0, 0.5)
+    assert torch.allclose(D.ideal_eps(s, data, grid, 100), exact, atol=0.02)
+
+
+def test_ideal_denoiser_has_zero_loss_on_one_point_and_a_zero_predictor_has_loss_one(gen):
+    from helpers import training
+    s = S.linear(20)
+    one = torch.tensor([[0.5, 0.5]])
+    assert training.loss_per_t(D.ideal_denoiser(s, one), s, one, 200, gen).abs().max() < 1e-6   # float32 rounding
+    zero = training.loss_per_t(lambda x, t: torch.zeros_like(x), s, one, 4000, gen)
+    assert zero.shape == (20,) and (zero - 1).abs().max() < 5 * (2 / 8000) ** 0.5
+    with pytest.raises(ValueError, match="one t"):
+        D.ideal_denoiser(s, one)(torch.zeros(2, 2), torch.tensor([1, 2]))
+
+
+def test_ddim_starts_from_a_given_x_T(gen):
+    s = S.linear(50)
+    model = lambda x, t: torch.zeros_like(x)   # noqa: E731  ε̂ = 0: x̂_0 = x_t/√ᾱ_t, so DDIM maps x_T to x_T/√ᾱ_T
+    x_T = torch.randn(7, 2, generator=gen)
+    out = D.ddim_sample(model, s, (7, 2), 10, x_T=x_T)
+    assert torch.allclose(out, x_T / s.alpha_bar[-1].sqrt().float(), rtol=1e-5)

@@ -51,7 +51,7 @@ def test_exact_reverse_reproduces_every_forward_marginal(gen):
 
 
 def test_report_reverse_is_right_at_zero_only(gen):
-    """SPEC §4.2: eqs 6–7 land on N(m, p²) at t = 0, yet their intermediate marginals are off."""
+    """Eqs 6–7 land on N(m, p²) at t = 0, yet their intermediate marginals are off."""
     x_T = torch.randn(N, generator=gen, dtype=torch.float64)
     traj = D.run_reverse(G.report_reverse_kernel(SCHED, M, P), x_T, SCHED.T, gen, trajectory=True)
     assert_mc_close(traj[0].mean(), M, P, N)
@@ -89,12 +89,76 @@ def test_optimal_eps_rejects_bad_t():
         G.optimal_eps(SCHED, torch.zeros(3), 0, M, P)
 
 
-def test_prior_mismatch_kl_matches_torch_distributions():
+def test_prior_term_kl_matches_torch_distributions():
     """Independent: torch.distributions' KL between the diagonal Gaussians, averaged over data."""
     from torch.distributions import Normal, kl_divergence
     x0 = torch.tensor([[1.0, -0.5], [0.2, 2.0], [0.0, 0.0]], dtype=torch.float64)
     s = S.linear(200)
     ab = s.alpha_bar[-1]
     kl = kl_divergence(Normal(ab.sqrt() * x0, (1 - ab).sqrt()), Normal(0.0, 1.0)).sum(1).mean()
-    assert math.isclose(G.prior_mismatch_kl(s, x0), kl.item(), rel_tol=1e-9)
-    assert G.prior_mismatch_kl(S.zero_terminal_snr(s), x0) == 0
+    assert math.isclose(G.prior_term_kl(s, x0), kl.item(), rel_tol=1e-9)
+    assert G.prior_term_kl(S.zero_terminal_snr(s), x0) == 0
+
+
+def test_true_reverse_variance_is_the_residual_of_regressing_x_prev_on_x_t(gen):
+    """Independent: simulate (x_{t−1}, x_t) pairs and regress; the residual variance is Var(x_{t−1} | x_t)."""
+    x0 = M + P * torch.randn(N, generator=gen, dtype=torch.float64)
+    for t in (1, 2, 10, 40):
+        x_prev = D.forward_sample(SCHED, x0, t - 1, torch.randn(N, generator=gen, dtype=torch.float64)) if t > 1 else x0
+        x_t = D.forward_step(SCHED, x_prev, t, torch.randn(N, generator=gen, dtype=torch.float64))
+        slope, icept = np.polyfit(x_t.numpy(), x_prev.numpy(), 1)
+        resid = (x_prev.numpy() - slope * x_t.numpy() - icept).var()
+        expected = G.true_reverse_variance(SCHED, P)[t].item()
+        assert abs(resid - expected) <= 5 * expected * math.sqrt(2 / N), (t, resid, expected)
+
+
+def test_true_reverse_variance_exceeds_posterior_variance_by_the_x0_term():
+    """β_t s²_{t−1}/s²_t = β̃_t + c_{x0,t}² Var(x_0 | x_t), Var(x_0 | x_t) = p²(1 − ᾱ_t)/s_t² (hand-derived)."""
+    t = torch.arange(1, SCHED.T + 1)
+    ab, ab_prev, beta = SCHED.alpha_bar[t], SCHED.alpha_bar[t - 1], SCHED.beta[t]
+    s2 = ab * P ** 2 + 1 - ab
+    c_x0 = ab_prev.sqrt() * beta / (1 - ab)
+    expected = (1 - ab_prev) / (1 - ab) * beta + c_x0 ** 2 * P ** 2 * (1 - ab) / s2
+    assert torch.allclose(G.true_reverse_variance(SCHED, P)[1:], expected, rtol=1e-12)
+    assert math.isclose(G.true_reverse_variance(SCHED, P)[1].item(), 0.02 * 0.25 / (0.98 * 0.25 + 0.02), rel_tol=1e-12)
+
+
+def test_optimal_eps_sampler_with_the_true_variance_everywhere_returns_p(gen):
+    """Started from the exact q(x_T), the ε* sampler with Var(x_{t−1}|x_t) at every step is the exact kernel."""
+    mu, var = G.marginal_mean(SCHED, M), G.marginal_var(SCHED, P)
+    x_T = mu[-1] + var[-1].sqrt() * torch.randn(N, generator=gen, dtype=torch.float64)
+    x0 = D.run_reverse(G.optimal_eps_kernel(SCHED, M, P, exact_last=SCHED.T), x_T, SCHED.T, gen)
+    assert_mc_close(x0.mean(), M, P, N)
+    assert_mc_close(x0.std(), P, P / math.sqrt(2), N)
+    only_last = D.run_reverse(G.optimal_eps_kernel(SCHED, M, P, exact_last=1), x_T, SCHED.T, gen)
+    assert 0.44 + 0.01 < only_last.std() < P - 0.02    # the last step alone closes part of the gap
+
+
+def test_report_prefactor_blows_the_sampler_up(gen):
+    x_T = torch.randn(1000, generator=gen, dtype=torch.float64)
+    x0 = D.run_reverse(G.optimal_eps_kernel(SCHED, M, P, report_prefactor=True), x_T, SCHED.T, gen)
+    assert x0.abs().median() > 1e6    # ∏ 1/√ᾱ_t over 50 steps
+
+
+def test_exact_last_is_checked():
+    with pytest.raises(ValueError, match="exact_last"):
+        G.optimal_eps_kernel(SCHED, M, P, exact_last=51)
+
+
+def test_prior_marginal_kl_of_one_point_is_the_prior_term(gen):
+    """One data point: q(x_T) = q(x_T | x_0), so marginal KL = L_T (closed form)."""
+    s, x0 = S.linear(200), torch.tensor([[0.8, -0.6]], dtype=torch.float64)
+    kl, se = G.prior_marginal_kl(s, x0, 20_000, gen)
+    assert abs(kl - G.prior_term_kl(s, x0)) <= 5 * se + 1e-12
+
+
+def test_prior_marginal_kl_of_gaussian_data_is_the_gaussian_kl(gen):
+    """Many points from N(0, p² I): q(x_T) ≈ N(0, v I), v = ᾱ_T p² + 1 − ᾱ_T, KL = d/2 (v − 1 − log v),
+    well below the prior term L_T, which also counts I(x_0; x_T)."""
+    s, p = S.linear(200), 1.5
+    x0 = p * torch.randn(20_000, 2, generator=gen, dtype=torch.float64)
+    v = s.alpha_bar[-1].item() * p ** 2 + 1 - s.alpha_bar[-1].item()
+    kl, se = G.prior_marginal_kl(s, x0, 20_000, gen)
+    assert abs(kl - (v - 1 - math.log(v))) <= 5 * se + 2e-3, (kl, se, v - 1 - math.log(v))
+    assert kl < 0.5 * G.prior_term_kl(s, x0)
+    assert G.prior_marginal_kl(S.zero_terminal_snr(s), x0) == (0.0, 0.0)

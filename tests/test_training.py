@@ -78,3 +78,16 @@ def test_cache_loads_without_retraining_and_retrain_forces(tmp_path, monkeypatch
     training.cached("toy", {"a": 2}, fit)
     training.cached("toy", {"a": 1}, fit, retrain=True)
     assert len(calls) == 3 and len(list(tmp_path.iterdir())) == 2   # one file per setting, no temporaries
+
+
+def test_ema_run_keeps_the_raw_weights_of_the_same_run():
+    """The raw snapshots of an EMA run equal the weights of the same run without the EMA."""
+    def run(ema):
+        torch.manual_seed(0)
+        return training.train(small_model(), S, DATA, 2, 16, generator=torch.Generator().manual_seed(3),
+                              snapshot_epochs=(1, 2), ema_decay=ema, progress=False)
+    with_ema, without = run(0.9), run(None)
+    for epoch in (1, 2):
+        assert all(torch.equal(with_ema.raw_snapshots[epoch][k], without.snapshots[epoch][k]) for k in without.snapshots[epoch])
+        assert not all(torch.equal(with_ema.snapshots[epoch][k], without.snapshots[epoch][k]) for k in without.snapshots[epoch])
+    assert without.raw_snapshots == {}
