@@ -13,7 +13,7 @@ export MKL_NUM_THREADS ?= 2
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: figures test data data-source bench clean venv
+.PHONY: figures check-figures test data data-source bench clean venv
 
 venv: $(STAMP)
 
@@ -28,6 +28,11 @@ $(STAMP): requirements.txt pyproject.toml
 figures: $(STAMP)
 	for nb in $(NOTEBOOKS); do echo "== $$nb"; start=$$(date +%s); \
 	  $(PY) -m helpers.notebook $$nb $(if $(RETRAIN),--retrain); echo "   $$(( $$(date +%s) - start )) s"; done
+
+## check-figures: re-run every notebook (`report` profile, cached weights) into build/check; fail, naming
+## each file, if the stored notebooks/ or figures/ differ from what the code produces now
+check-figures: $(STAMP)
+	$(PY) -m helpers.notebook --check $(NOTEBOOKS)
 
 ## test: unit tests, then each notebook in the `smoke` profile, then nbval on the executed copies
 test: $(STAMP)

@@ -7,6 +7,7 @@ figure directory can be redirected with the environment variable ``DDPM_FIGURES_
 import io
 import os
 import random
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -67,6 +68,16 @@ def device(profile: str = "report") -> torch.device:
     """CUDA when the ``full`` profile runs on a machine that has it, else the CPU."""
     check_profile(profile)
     return torch.device("cuda" if profile == "full" and torch.cuda.is_available() else "cpu")
+
+
+def log_to_terminal(message: str):
+    """Print ``message`` on the terminal running the notebook (the ``make figures`` log), not into
+    its stored outputs: for wall-clock times and whatever else changes from run to run.
+
+    :mod:`helpers.notebook` keeps the kernel's ``sys.__stderr__`` out of the notebook; in an
+    interactive Jupyter session the message shows under the cell.
+    """
+    print(message, file=sys.__stderr__, flush=True)
 
 
 def atomic_write(path, write) -> Path:

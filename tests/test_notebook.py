@@ -1,0 +1,184 @@
+"""helpers.notebook: normalised outputs, typed parameters, interruption, the reproduction check."""
+import ast
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import nbformat
+import psutil
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from helpers import notebook
+from helpers.runtime import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+FIRST = ROOT / "notebooks" / "01_1d_process.ipynb"
+WRONG_TYPE = {bool: "yes please", int: "abc", float: "abc", str: 3, list: "abc", tuple: "abc", dict: "abc"}
+
+
+def executed_cell(stdout_parts, start):
+    """A code cell as papermill and nbclient leave it, printed text split into ``stdout_parts``."""
+    cell = nbformat.v4.new_code_cell("print('a')\nprint('b')", execution_count=1, id="cell-1")
+    cell.metadata.update(execution={"iopub.status.busy": start, "shell.execute_reply": start},
+                         papermill={"duration": 0.1, "start_time": start, "end_time": start,
+                                    "exception": False, "status": "completed"})
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text) for text in stdout_parts]
+    cell.outputs += [nbformat.v4.new_output("stream", name="stderr", text="epochs:  40%|████   | 4/10 [00:01<00:02]"),
+                     nbformat.v4.new_output("display_data", data={notebook.WIDGET_VIEW: {"model_id": start},
+                                                                  "text/plain": "bar"})]
+    return cell
+
+
+def executed_notebook(stdout_parts, start):
+    injected = nbformat.v4.new_code_cell("seed = 1")
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb = nbformat.v4.new_notebook(cells=[injected, executed_cell(stdout_parts, start)])
+    nb.metadata.update(widgets={"state": {start: {}}},
+                       papermill={"duration": 1.0, "start_time": start, "end_time": start, "input_path": start,
+                                  "output_path": f"/tmp/.nb.{start}.ipynb", "parameters": {"seed": 1}})
+    return nb
+
+
+def test_normalise_makes_runs_byte_identical():
+    """Two runs that differ in timing, paths, widget ids and the split of printed text."""
+    first = notebook.normalise(executed_notebook(["a\n", "b\n"], "2026-01-01T00:00:00"))
+    second = notebook.normalise(executed_notebook(["a\nb\n"], "2026-06-30T12:34:56"))
+    assert nbformat.writes(first) == nbformat.writes(second)
+    nbformat.validate(first)
+    cell = first.cells[1]
+    assert [(o.output_type, o.text) for o in cell.outputs] == [("stream", "a\nb\n")]
+    assert cell.metadata.papermill == {"exception": False, "status": "completed"} and "execution" not in cell.metadata
+    assert first.metadata.papermill == {"parameters": {"seed": 1}} and "widgets" not in first.metadata
+    assert first.cells[0].id == "injected-parameters"
+
+
+def test_normalise_keeps_order_and_other_streams():
+    """Only consecutive streams of one name merge; stderr that is not a progress bar stays."""
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a\n"),
+                    nbformat.v4.new_output("stream", name="stderr", text="UserWarning: x\n"),
+                    nbformat.v4.new_output("stream", name="stdout", text="b\n"),
+                    nbformat.v4.new_output("display_data", data={"text/plain": "fig"}),
+                    nbformat.v4.new_output("stream", name="stdout", text="c\n")]
+    outputs = notebook.normalise(nbformat.v4.new_notebook(cells=[cell])).cells[0].outputs
+    assert [o.get("text", o.get("data")) for o in outputs] == ["a\n", "UserWarning: x\n", "b\n", {"text/plain": "fig"}, "c\n"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_parameter_is_checked_by_type(path):
+    """Each parameter accepts its default and rejects a value of another type, naming itself."""
+    parameters = notebook.papermill_parameters(path)
+    assert parameters
+    for name, info in parameters.items():
+        default = ast.literal_eval(info["default"])
+        assert notebook.check_parameters(path, {name: default}) == {name: default}
+        with pytest.raises(ValueError, match=f"^{name} must be {notebook.TYPE_NAMES[type(default)]}, got"):
+            notebook.check_parameters(path, {name: WRONG_TYPE[type(default)]})
+
+
+def test_parameter_types_messages_and_conversions():
+    assert notebook.check_parameters(FIRST, {"m": 2, "p": "1e-1", "T": 10}) == {"m": 2.0, "p": 0.1, "T": 10}
+    for parameters, message in (({"seed": "abc"}, "seed must be an int, got 'abc'"),
+                                ({"seed": 1.5}, "seed must be an int, got 1.5"),
+                                ({"seed": True}, "seed must be an int, got True"),
+                                ({"m": "three"}, "m must be a float, got 'three'"),
+                                ({"profile": 1}, "profile must be a str, got 1")):
+        with pytest.raises(ValueError) as err:
+            notebook.check_parameters(FIRST, parameters)
+        assert str(err.value) == message
+
+
+def test_command_line_names_the_parameter():
+    """``-p seed abc`` stops before the kernel starts, with the parameter's name and exit status 1."""
+    run = subprocess.run([sys.executable, "-m", "helpers.notebook", str(FIRST), "-p", "seed", "abc",
+                          "--output", "/nonexistent/nb.ipynb"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and run.stderr.strip() == "error: seed must be an int, got 'abc'"
+
+
+@pytest.mark.parametrize("name, parameters, message", [
+    ("01_1d_process", {"beta_T": 1.5}, "beta_T must lie in"),
+    ("02_2d_shapes", {"extra_training": 0}, "extra_training must be an integer >= 1"),
+    ("03_stars", {"profile": "fast"}, "profile must be one of"),
+    ("04_schedule_ablation", {"T": 0}, "T must be an integer >= 1"),
+], ids=["01", "02", "03", "04"])
+def test_out_of_range_values_are_named_and_publish_nothing(tmp_path, name, parameters, message):
+    """Values of the right type that a helper rejects: the run fails naming the parameter."""
+    output, figures = tmp_path / "out.ipynb", tmp_path / "figures"
+    with pytest.raises(PapermillExecutionError, match=message):
+        notebook.execute(ROOT / "notebooks" / f"{name}.ipynb", output, figures, {"profile": "smoke", **parameters})
+    assert not output.exists() and not any(figures.rglob("*"))
+
+
+def test_terminal_output_stays_out_of_the_notebook(tmp_path, capfd, monkeypatch):
+    """Printed text split over messages, a training progress bar and a wall-clock time, in a real kernel."""
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")   # under pytest, ipykernel would not capture its stderr anyway
+    cells = [nbformat.v4.new_code_cell("epochs = 2"), nbformat.v4.new_code_cell(
+        "import torch\nfrom helpers import models, runtime, schedules, training\n"
+        "runtime.log_to_terminal('trained in 1.2 s')\n"
+        "for i in range(3):\n    print(i, flush=True)\n"
+        "_ = training.train(models.PointDenoiser(), schedules.linear(10), torch.randn(8, 2), epochs, batch_size=4)")]
+    cells[0].metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                                        "display_name": "Python 3"}})
+    source, output = tmp_path / "nb.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, source)
+    notebook.execute(source, output, tmp_path / "figures", {})
+    outputs = nbformat.read(output, as_version=4).cells[1].outputs
+    assert [(o.output_type, o.name, o.text) for o in outputs] == [("stream", "stdout", "0\n1\n2\n")]
+    terminal = capfd.readouterr().err
+    assert "trained in 1.2 s" in terminal and "epochs: 100%" in terminal and "TCP" not in terminal
+
+
+def published_copy(folder):
+    """Notebook 01 published into ``folder`` as ``make figures`` does in notebooks/: (notebook, figures)."""
+    copy, figures = folder / "notebooks" / FIRST.name, folder / "figures"
+    copy.parent.mkdir(parents=True)
+    shutil.copy(FIRST, copy)
+    notebook.execute(copy, copy, figures, {"profile": "smoke"})
+    return copy, figures
+
+
+def tree(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_check_reproduces_and_names_what_differs(tmp_path):
+    """A re-run of a published notebook changes nothing; a changed, a stale and a missing figure are named."""
+    copy, figures = published_copy(tmp_path / "repo")
+    changed_value, stale, missing, other = (figures / "data" / "01_marginals.npz", figures / "01_old.png",
+                                            figures / "01_x0_histogram.png", figures / "02_other.png")
+    changed_value.write_bytes(changed_value.read_bytes()[:-1] + b"!")
+    stale.write_bytes(b"no notebook writes this")
+    other.write_bytes(b"another notebook's figure")
+    missing.unlink()
+    before = tree(tmp_path / "repo")
+    changed = notebook.check_reproduces([copy], figures, {"profile": "smoke"}, scratch=tmp_path / "check")
+    assert sorted(changed) == sorted([changed_value, stale, missing])
+    assert tree(tmp_path / "repo") == before
+
+
+def test_sigterm_cleans_up_and_leaves_previous_outputs(tmp_path):
+    """SIGTERM during a real run: exit 143, kernel gone, no file left or changed outside build/."""
+    copy, figures = tmp_path / "notebooks" / FIRST.name, tmp_path / "figures"
+    copy.parent.mkdir()
+    shutil.copy(FIRST, copy)
+    figures.mkdir()
+    (figures / "01_forward_trajectories.png").write_bytes(b"previous")
+    before = tree(tmp_path)
+    run = subprocess.Popen([sys.executable, "-m", "helpers.notebook", str(copy), "--figures", str(figures),
+                            "-p", "profile", "smoke"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process, deadline = psutil.Process(run.pid), time.monotonic() + 60
+    while not any("ipykernel" in " ".join(p.cmdline()) for p in process.children()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(4)                     # the kernel is executing the notebook's cells now
+    children = process.children(recursive=True)
+    assert children and run.poll() is None
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 143 and "interrupted" in stderr, stderr
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive
+    assert tree(tmp_path) == before
