@@ -200,23 +200,29 @@ def digests(folder: Path, prefix: str) -> dict:
             for p in folder.rglob(f"{prefix}*") if p.is_file()}
 
 
-def check_reproduces(notebooks, figures: Path, parameters: dict, scratch: Path = CHECK_DIR) -> list:
-    """Re-run ``notebooks`` into ``scratch``; return every published file that the run would change.
+def check_reproduces(notebooks, figures: Path, parameters: dict, scratch: Path = CHECK_DIR) -> dict:
+    """Re-run ``notebooks`` into ``scratch``; return {published file: how the re-run changes it}.
 
-    That is each notebook whose stored copy differs from the re-run, and each file under
-    ``figures`` named after one of the notebooks (``NN_*``) that differs, that the run did not
-    write, or that the run wrote but ``figures`` lacks. Nothing outside ``scratch`` is modified.
+    The files are each notebook whose stored copy differs from the re-run, and each file under
+    ``figures`` named after one of the notebooks (``NN_*``) that differs, that the re-run did not
+    write, or that the re-run wrote but ``figures`` lacks. Nothing outside ``scratch`` is modified.
     """
     shutil.rmtree(scratch, ignore_errors=True)
-    changed = []
+    changed = {}
     for notebook in notebooks:
         rerun, prefix = scratch / "notebooks" / notebook.name, notebook.name.split("_")[0] + "_"
         print(f"== check {notebook.name}", flush=True)
         execute(notebook, rerun, scratch / "figures", parameters)
         if rerun.read_bytes() != notebook.read_bytes():
-            changed.append(notebook)
+            changed[notebook] = "differs"
         stored, new = digests(figures, prefix), digests(scratch / "figures", prefix)
-        changed += [figures / name for name in sorted(set(stored) | set(new)) if stored.get(name) != new.get(name)]
+        for name in sorted(set(stored) | set(new)):
+            if name not in new:
+                changed[figures / name] = "not written by the re-run"
+            elif name not in stored:
+                changed[figures / name] = "written by the re-run, missing here"
+            elif stored[name] != new[name]:
+                changed[figures / name] = "differs"
     return changed
 
 
@@ -261,7 +267,7 @@ def main(argv=None):
     if args.check:
         changed = check_reproduces(notebooks, args.figures.resolve(), parameters)
         if changed:
-            names = "\n  ".join(os.path.relpath(path) for path in changed)
+            names = "\n  ".join(f"{os.path.relpath(path)}: {how}" for path, how in changed.items())
             raise ValueError(f"re-running changed {len(changed)} published file(s) "
                              f"(the re-run is in {os.path.relpath(CHECK_DIR)}):\n  {names}")
         return

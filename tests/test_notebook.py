@@ -146,7 +146,8 @@ def tree(folder):
 
 
 def test_check_reproduces_and_names_what_differs(tmp_path):
-    """A re-run of a published notebook changes nothing; a changed, a stale and a missing figure are named."""
+    """A re-run of a published notebook reproduces it; a changed printed value, a changed, a stale and a
+    missing figure are named, another notebook's figure is not."""
     copy, figures = published_copy(tmp_path / "repo")
     changed_value, stale, missing, other = (figures / "data" / "01_marginals.npz", figures / "01_old.png",
                                             figures / "01_x0_histogram.png", figures / "02_other.png")
@@ -154,9 +155,15 @@ def test_check_reproduces_and_names_what_differs(tmp_path):
     stale.write_bytes(b"no notebook writes this")
     other.write_bytes(b"another notebook's figure")
     missing.unlink()
+    nb = nbformat.read(copy, as_version=4)
+    printed = next(o for cell in nb.cells for o in cell.get("outputs", []) if o.output_type == "stream")
+    printed.text = printed.text.replace("T=50", "T=51")
+    assert "T=51" in printed.text
+    nbformat.write(nb, copy)
     before = tree(tmp_path / "repo")
     changed = notebook.check_reproduces([copy], figures, {"profile": "smoke"}, scratch=tmp_path / "check")
-    assert sorted(changed) == sorted([changed_value, stale, missing])
+    assert changed == {copy: "differs", missing: "written by the re-run, missing here",
+                       stale: "not written by the re-run", changed_value: "differs"}
     assert tree(tmp_path / "repo") == before
 
 
