@@ -1,0 +1,420 @@
+"""Checks for the exercises at the end of each notebook; each says what is wrong, not only that it is.
+
+A check takes the reader's answer (a function or a number), computes the expected answer on its
+own — a closed form, a hand derivation or the known truth behind generated data, never a
+solution — and returns a :class:`Feedback`: true when the answer is right, shown as one line in
+the notebook. Where a wrong answer matches a common slip (ᾱ_t for √ᾱ_t, an index off by one,
+the report's misprinted eq. 8) the feedback names it. An unfilled stub (a body of ``...`` that
+returns None, or ``answer = None``) gets a "not attempted" feedback instead of an exception, so a
+notebook with open exercises still runs from top to bottom. Solutions: ``solutions/chNN.py``.
+"""
+import functools
+import math
+
+import numpy as np
+import torch
+
+from . import data, radial, schedules
+
+ATOL = 1e-6        # absolute tolerance when an answer has a closed form
+
+
+class Feedback:
+    """The verdict on one answer: ``bool(feedback)`` says whether it is right, ``status`` is one of
+    "correct", "wrong", "not attempted", and ``message`` says why."""
+
+    def __init__(self, status: str, message: str):
+        self.status, self.message = status, message
+
+    def __bool__(self):
+        return self.status == "correct"
+
+    def __repr__(self):
+        return f"{self.status.capitalize()}: {self.message}"
+
+
+class Wrong(Exception):
+    """Raised inside a check with the hint for the reader."""
+    status = "wrong"
+
+
+class NotAttempted(Wrong):
+    status = "not attempted"
+
+
+def exercise(check):
+    """A check that raises :class:`Wrong` with a hint, or returns the success message, turned into
+    one that returns a :class:`Feedback` (never raises for a wrong answer)."""
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        try:
+            return Feedback("correct", check(*args, **kwargs))
+        except Wrong as wrong:
+            return Feedback(wrong.status, str(wrong))
+    return run
+
+
+def call(fn, *args):
+    """``fn(*args)``, or :class:`Wrong` / :class:`NotAttempted` saying what went wrong."""
+    name = getattr(fn, "__name__", "your answer")
+    if not callable(fn):
+        raise NotAttempted(f"expected a function, got {fn!r}; define the function in the cell above")
+    try:
+        result = fn(*args)
+    except NotImplementedError:
+        raise NotAttempted(f"{name} raises NotImplementedError; replace it by your code") from None
+    except Exception as err:   # any error of the reader's code is feedback, not a crash
+        raise Wrong(f"{name} raised {type(err).__name__}: {err}") from None
+    if result is None:
+        raise NotAttempted(f"{name} returned None; replace the `...` in its body by your code and return the result")
+    return result
+
+
+def number(answer, name: str) -> float:
+    """The reader's numeric answer as a float, or :class:`Wrong` / :class:`NotAttempted`."""
+    if answer is None:
+        raise NotAttempted(f"{name} is None; set it to your answer")
+    try:
+        return float(answer)
+    except (TypeError, ValueError):
+        raise Wrong(f"{name} must be a number, got {answer!r}") from None
+
+
+def tensor(value, name: str, shape=None) -> torch.Tensor:
+    """``value`` as a float64 tensor (of ``shape`` when given), or :class:`Wrong` naming what differs."""
+    try:
+        value = torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise Wrong(f"{name} must be a tensor or a number, got {type(value).__name__}") from None
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise Wrong(f"{name} has shape {tuple(value.shape)}, expected {tuple(shape)}")
+    return value
+
+
+def close(a, b, atol: float = ATOL) -> bool:
+    return bool(torch.allclose(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64),
+                               atol=atol, rtol=1e-5))
+
+
+def diagnose(actual, slips: dict, fallback):
+    """Raise :class:`Wrong` with the hint of the first slip whose value ``actual`` matches, else with
+    ``fallback`` (a message, or a function that composes it only when needed)."""
+    for hint, value in slips.items():
+        if close(actual, value):
+            raise Wrong(hint)
+    raise Wrong(fallback() if callable(fallback) else fallback)
+
+
+def alpha_bar_by_hand(s: schedules.Schedule) -> torch.Tensor:
+    """ᾱ_t = ∏_{i≤t} (1 − β_i) for t = 0..T, multiplied out here from β alone (float64)."""
+    return torch.as_tensor(np.cumprod(1 - s.beta.double().numpy()))
+
+
+def _check_schedule(s):
+    if not isinstance(s, schedules.Schedule):
+        raise ValueError(f"sched must be a helpers.schedules.Schedule, got {type(s).__name__}")
+    return s
+
+
+# --- notebook 01: the 1D process -----------------------------------------------------------
+
+
+def stats(x: torch.Tensor) -> str:
+    return f"mean {x.mean():.3f} and std {x.std():.3f}"
+
+
+def iterate_forward(s: schedules.Schedule, x0: torch.Tensor, t: int, generator) -> torch.Tensor:
+    """x_t by eq. 1 applied t times from ``x0``: √(1 − β_i) x_{i−1} + √β_i z_i."""
+    x = x0.clone()
+    for i in range(1, t + 1):
+        x = (1 - s.beta[i]).sqrt() * x + s.beta[i].sqrt() * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    return x
+
+
+@exercise
+def check_forward_jump(forward_jump, sched, m: float = 3.0, n: int = 20_000):
+    """Exercise 01.1: ``forward_jump(sched, x0, t, eps)`` must return x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε (eq. 2).
+
+    Checked exactly for given ε at t = 1, T/5 and T, and against eq. 1 iterated t times (mean and
+    std over ``n`` draws from x_0 = ``m``)."""
+    s, gen = _check_schedule(sched), torch.Generator().manual_seed(1)
+    ab = alpha_bar_by_hand(s)
+    x0 = torch.full((n,), m, dtype=torch.float64)
+    for t in sorted({1, max(1, s.T // 5), s.T}):
+        eps = torch.randn(n, generator=gen, dtype=torch.float64)
+        mine = tensor(call(forward_jump, s, x0, t, eps), f"forward_jump(sched, x0, {t}, eps)", x0.shape)
+        iterated = iterate_forward(s, x0, t, gen)
+        compared = (f"from x_0 = {m} to t = {t}, your x_t has {stats(mine)}; eq. 1 step by step gives {stats(iterated)}")
+        if close(mine, ab[t].sqrt() * x0 + (1 - ab[t]).sqrt() * eps):
+            continue
+        a, b, ab_prev = s.alpha[t], s.beta[t], ab[t - 1]
+        diagnose(mine, {
+            f"at t = {t} you used ᾱ_t and 1 − ᾱ_t where eq. 2 has their square roots":
+                ab[t] * x0 + (1 - ab[t]) * eps,
+            f"at t = {t} the noise is scaled by 1 − ᾱ_t; eq. 2 scales it by √(1 − ᾱ_t)":
+                ab[t].sqrt() * x0 + (1 - ab[t]) * eps,
+            f"at t = {t} that is one step of eq. 1 (α_t and β_t of step t alone); the jump uses ᾱ_t = α_1···α_t":
+                a.sqrt() * x0 + b.sqrt() * eps,
+            f"at t = {t} you read ᾱ at index t − 1; in this series index t holds ᾱ_t (index 0 holds ᾱ_0 = 1)":
+                ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps,
+        }, compared)
+    return f"eq. 2 exact at t = 1, {max(1, s.T // 5)} and {s.T}; {compared}"
+
+
+@exercise
+def check_reverse_kernel(reverse_kernel, sched, m: float = 3.0, p: float = 0.5):
+    """Exercise 01.2: ``reverse_kernel(sched, m, p, x_t, t)`` must return (mean, var) of q(x_{t−1} | x_t)
+    for data N(m, p²).
+
+    Expected values by conditioning the joint Gaussian of (x_{t−1}, x_t): the marginal variances
+    come from the recursion s_t² = α_t s_{t−1}² + β_t, the covariance is √α_t s_{t−1}²."""
+    s = _check_schedule(sched)
+    mu, var = [m], [p ** 2]
+    for t in range(1, s.T + 1):
+        mu.append(math.sqrt(s.alpha[t]) * mu[-1])
+        var.append(s.alpha[t].item() * var[-1] + s.beta[t].item())
+    x_t = torch.linspace(-2.0, 4.0, 7, dtype=torch.float64)
+    ab = alpha_bar_by_hand(s)
+    for t in sorted({1, s.T // 2, s.T}):
+        out = call(reverse_kernel, s, m, p, x_t, t)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise Wrong(f"reverse_kernel must return a pair (mean, var), got {type(out).__name__}")
+        mean, v = tensor(out[0], f"the mean at t = {t}", x_t.shape), tensor(out[1], f"the variance at t = {t}")
+        if v.numel() > 1:
+            raise Wrong(f"the variance at t = {t} does not depend on x_t: return one number, got shape {tuple(v.shape)}")
+        v = v.item()
+        cov = math.sqrt(s.alpha[t]) * var[t - 1]
+        exp_mean, exp_var = mu[t - 1] + cov / var[t] * (x_t - mu[t]), var[t - 1] - cov ** 2 / var[t]
+        if not close(mean, exp_mean):
+            report_mean = s.posterior_coef_xt[t] * x_t + s.posterior_coef_x0[t] * m
+            diagnose(mean, {
+                f"at t = {t} your mean is eq. 4 with x_0 replaced by m (the report's eq. 6); it ignores "
+                f"how x_t informs x_0. Condition the Gaussian pair (x_{{t−1}}, x_t) instead": report_mean,
+            }, f"at t = {t}, x_t = {x_t[0]:.1f} your mean is {mean[0]:.4f}, expected {exp_mean[0]:.4f}; "
+               f"it should be μ_{{t−1}} + √α_t (s²_{{t−1}}/s²_t)(x_t − μ_t)")
+        if not abs(v - exp_var) <= ATOL:
+            tilde = ((1 - ab[t - 1]) / (1 - ab[t]) * s.beta[t]).item()
+            diagnose(v, {
+                f"at t = {t} your variance is β̃_t of eq. 5, the spread when x_0 is known; "
+                f"without x_0 it is larger, β_t s²_{{t−1}}/s²_t": tilde,
+                f"at t = {t} your variance is β̃_t + p², the report's eq. 7, which notebook 01 shows is wrong": tilde + p ** 2,
+                f"at t = {t} you returned the standard deviation; return the variance": math.sqrt(exp_var),
+            }, f"at t = {t} your variance is {v:.5f}, expected β_t s²_{{t−1}}/s²_t = {exp_var:.5f}")
+    return "mean and variance match the exact reverse kernel at t = 1, T/2 and T"
+
+
+# --- notebook 02: learning 2D shapes -------------------------------------------------------
+
+
+class Probe(torch.nn.Module):
+    """A fixed stand-in for the network, output 0.5·x_t + t/T, that records the t it was given."""
+
+    def __init__(self, T: int):
+        super().__init__()
+        self.T, self.seen_t = T, []
+
+    def forward(self, x, t):
+        self.seen_t.append(t)
+        return 0.5 * x + torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1) / self.T
+
+
+@exercise
+def check_eps_loss(eps_loss, sched, shape: str = "circle", n: int = 64):
+    """Exercise 02.1: ``eps_loss(model, sched, x0, t, eps)`` must form x_t by eq. 2 and return the
+    mean squared error between model(x_t, t) and ε, over points and coordinates."""
+    s, gen = _check_schedule(sched), torch.Generator().manual_seed(2)
+    x0 = torch.as_tensor(data.load_shape(shape)[:n], dtype=torch.float64)
+    t = torch.randint(1, s.T + 1, (n,), generator=gen)
+    eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
+    probe = Probe(s.T)
+    loss = tensor(call(eps_loss, probe, s, x0, t, eps), "the loss", ())
+    if not probe.seen_t:
+        raise Wrong("eps_loss never called the model; the loss compares model(x_t, t) with ε")
+    if not torch.equal(torch.as_tensor(probe.seen_t[-1]).flatten().long(), t):
+        raise Wrong("the model was not given the integer t of each point; call model(x_t, t) with the t passed in")
+    ab = alpha_bar_by_hand(s)[t].reshape(-1, 1)
+    out = lambda x_t: 0.5 * x_t + t.reshape(-1, 1) / s.T
+    x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+    expected = ((out(x_t) - eps) ** 2).mean()
+    if close(loss, expected):
+        return f"{expected:.4f}: x_t from eq. 2 and the mean squared error to ε, as helpers.training.diffusion_loss forms them"
+    diagnose(loss, {
+        "you compared the output with x_0; the ε-prediction loss compares it with the noise ε": ((out(x_t) - x0) ** 2).mean(),
+        "x_t used ᾱ_t and 1 − ᾱ_t where eq. 2 has their square roots":
+            ((out(ab * x0 + (1 - ab) * eps) - eps) ** 2).mean(),
+        "you summed the squared errors; the loss is their mean": ((out(x_t) - eps) ** 2).sum(),
+        "you summed over the 2 coordinates and averaged over points; average over both (2× smaller)":
+            ((out(x_t) - eps) ** 2).sum(1).mean(),
+    }, f"your loss is {loss:.4f}, expected {expected:.4f}")
+
+
+@exercise
+def check_ancestral_step(ancestral_step, sched):
+    """Exercise 02.2: ``ancestral_step(sched, x_t, t, eps_hat, z)`` must return
+    x_{t−1} = (x_t − β_t/√(1 − ᾱ_t) ε̂)/√α_t + σ_t z with σ_t² = β̃_t (eq. 5), and no noise at t = 1."""
+    s, gen = _check_schedule(sched), torch.Generator().manual_seed(3)
+    ab = alpha_bar_by_hand(s)
+    for t in sorted({s.T, s.T // 2, 1}, reverse=True):
+        x_t, eps_hat, z = (torch.randn(5, 2, generator=gen, dtype=torch.float64) for _ in range(3))
+        mine = tensor(call(ancestral_step, s, x_t, t, eps_hat, z), f"x_{{t−1}} at t = {t}", x_t.shape)
+        beta, alpha = s.beta[t].item(), 1 - s.beta[t].item()
+        mean = (x_t - beta / math.sqrt(1 - ab[t]) * eps_hat) / math.sqrt(alpha)
+        sigma = math.sqrt((1 - ab[t - 1]) / (1 - ab[t]) * beta) if t > 1 else 0.0
+        if close(mine, mean + sigma * z):
+            continue
+        misprint = (x_t - beta / math.sqrt(1 - ab[t]) * eps_hat) / math.sqrt(ab[t])
+        slips = {
+            f"at t = {t} you divided by √ᾱ_t, the misprint of the report's eq. 8; the prefactor is 1/√α_t "
+            f"(Ho et al. 2020, eq. 11)": misprint + sigma * z,
+            f"at t = {t} you added no noise; x_{{t−1}} = mean + σ_t z with σ_t² = β̃_t": mean,
+            f"at t = {t} your noise has σ_t² = β_t, the other choice of Ho et al.; this series uses β̃_t (eq. 5)":
+                mean + math.sqrt(beta) * z,
+        } if t > 1 else {
+            "at t = 1 the step returns the mean: no noise is added on the way to x_0": mean + math.sqrt(beta) * z,
+        }
+        diagnose(mine, slips, f"at t = {t} your x_{{t−1}} differs from the expected value by up to "
+                              f"{(mine - mean - sigma * z).abs().max():.3g}")
+    return f"one reverse step of eq. 8 (with 1/√α_t) and σ_t² = β̃_t, checked at t = {s.T}, {s.T // 2} and 1"
+
+
+# --- notebook 03: stars --------------------------------------------------------------------
+
+
+def star_profiles(arms=(3, 5, 6, 7, 8, 10, 12), bins: int = 128, jitter: float = 0.01, seed: int = 3):
+    """Radial profiles (m, bins) of jittered stars with known arm counts: the given ``arms``, then
+    16 stars drawn like the training data (5–8 arms). Returns (profiles as numpy, arm counts)."""
+    rng = np.random.default_rng(seed)
+    params = data.star_params(len(arms), rng)
+    params["arms"] = np.asarray(arms, dtype=np.int64)
+    outline = data.star_outline(params["arms"], params["r_outer"], params["inner_ratio"],
+                                params["rotation"], params["centre"], 1024)
+    drawn, drawn_params = data.star_dataset(16, jitter=jitter, seed=seed)
+    points = np.concatenate([outline + rng.normal(0, jitter, outline.shape), drawn])
+    return radial.encode(points, bins)[1].numpy(), np.concatenate([params["arms"], drawn_params["arms"]])
+
+
+@exercise
+def check_count_arms(count_arms):
+    """Exercise 03.1: ``count_arms(profile)`` must return the number of arms of the star whose radial
+    profile r_k (K angles, :func:`helpers.radial.encode`) is given. The truth is the arm count each
+    test star was generated with: 3–12 arms, jitter as in the data."""
+    profiles, truth = star_profiles()
+    counts = [call(count_arms, profile.copy()) for profile in profiles]
+    try:
+        counts = np.array([int(c) for c in counts])
+    except (TypeError, ValueError):
+        raise Wrong(f"count_arms must return an integer, got {counts[0]!r}") from None
+    wrong = counts != truth
+    if not wrong.any():
+        return f"all {len(truth)} stars counted right ({sorted(set(truth.tolist()))} arms)"
+    examples = ", ".join(f"{t} arms counted {c}" for t, c in list(zip(truth[wrong], counts[wrong]))[:3])
+    if (counts == 2 * truth).all():
+        raise Wrong("you counted every corner: each arm has a tip and an inner corner; count the tips only")
+    if (np.abs(counts - truth) <= 1).all():
+        raise Wrong(f"off by one on {wrong.sum()} of {len(truth)} stars ({examples}): the profile is periodic, "
+                    f"so a tip cut in two by the ends of the array is one tip")
+    if (counts >= truth).all():
+        raise Wrong(f"too many arms on {wrong.sum()} of {len(truth)} stars ({examples}): the jitter makes small "
+                    f"bumps; smooth the profile first, or take its strongest Fourier frequency")
+    raise Wrong(f"wrong on {wrong.sum()} of {len(truth)} stars: {examples}")
+
+
+@exercise
+def check_star_chamfer(star_chamfer, seed: int = 4):
+    """Exercise 03.2: ``star_chamfer(a, b)`` for point sets a (n, 2), b (m, 2) must return the stars'
+    Chamfer distance, mean_a min_b |a − b|² + mean_b min_a |a − b|² (squared, summed both ways).
+    Checked against all pairwise distances, on two stars of different sizes."""
+    stars = data.star_dataset(2, seed=seed)[0].astype(np.float64)
+    a, b = stars[0, ::8], stars[1, ::5]                       # 128 and 205 points
+    d = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))        # (n, m) distances
+    ab, ba = d.min(1), d.min(0)
+    mine = number(call(star_chamfer, a.copy(), b.copy()), "star_chamfer(a, b)")
+    expected = (ab ** 2).mean() + (ba ** 2).mean()
+    if abs(mine - expected) <= ATOL:
+        return f"{expected:.5f}, the Chamfer distance of the stars (squared, summed both ways; notebook 03)"
+    diagnose(mine, {
+        "that is the 2D shapes' Chamfer distance of notebook 02 (unsquared, averaged both ways); "
+        "the stars use squared distances, summed over the two directions": (ab.mean() + ba.mean()) / 2,
+        "use squared nearest-neighbour distances": ab.mean() + ba.mean(),
+        "sum the two directions instead of averaging them": ((ab ** 2).mean() + (ba ** 2).mean()) / 2,
+        "you took one direction only; add the mean over b of the squared distance to the nearest point of a":
+            (ab ** 2).mean(),
+        "you took one direction only; add the mean over a of the squared distance to the nearest point of b":
+            (ba ** 2).mean(),
+        "take the mean over points, not the sum": (ab ** 2).sum() + (ba ** 2).sum(),
+    }, f"your distance is {mine:.5f}, expected {expected:.5f}")
+
+
+# --- notebook 04: noise schedules ----------------------------------------------------------
+
+
+def linear_alpha_bar_T(T: int, beta_1: float, beta_T: float) -> float:
+    """ᾱ_T of the linear schedule β_1 → β_T over T steps, as a product of 1 − β_t (float64)."""
+    return float(np.prod(1 - np.linspace(beta_1, beta_T, T)))
+
+
+@exercise
+def check_steps_to_noise(T_needed, beta_1: float = 1e-4, beta_T: float = 0.02, level: float = 0.01):
+    """Exercise 04.1: the smallest T at which the linear schedule β_1 → β_T reaches √ᾱ_T ≤ ``level``."""
+    answer = number(T_needed, "T_needed")
+    if answer != int(answer) or answer < 1:
+        raise Wrong(f"T counts steps: give a positive integer, got {T_needed!r}")
+    first_below = lambda test: next(T for T in range(1, 100_000) if test(T))
+    exact = first_below(lambda T: math.sqrt(linear_alpha_bar_T(T, beta_1, beta_T)) <= level)
+    answer = int(answer)
+    if answer == exact:
+        return (f"T = {exact}: √ᾱ_T = {math.sqrt(linear_alpha_bar_T(exact, beta_1, beta_T)):.5f} "
+                f"(at T = {exact - 1} it is {math.sqrt(linear_alpha_bar_T(exact - 1, beta_1, beta_T)):.5f})")
+    if answer == first_below(lambda T: linear_alpha_bar_T(T, beta_1, beta_T) <= level):
+        raise Wrong(f"at T = {answer} ᾱ_T reaches {level}; the question is about √ᾱ_T ≤ {level}, i.e. ᾱ_T ≤ {level ** 2:g}")
+    if answer == first_below(lambda T: math.exp(-T * (beta_1 + beta_T) / 4) <= level):
+        raise Wrong(f"T = {answer} comes from ᾱ_T ≈ exp(−Σβ_t), which drops the −½Σβ_t² term; "
+                    f"multiply out ∏(1 − β_t) instead")
+    value = math.sqrt(linear_alpha_bar_T(answer, beta_1, beta_T))
+    if value > level:
+        raise Wrong(f"at T = {answer} the schedule still has √ᾱ_T = {value:.4f} > {level}: more steps are needed")
+    raise Wrong(f"at T = {answer}, √ᾱ_T = {value:.5f} ≤ {level}, but a smaller T gets there too: find the smallest")
+
+
+@exercise
+def check_ddim_step(ddim_step, sched):
+    """Exercise 04.2: ``ddim_step(sched, x_t, t, t_prev, eps_hat)`` must return the deterministic DDIM
+    step (η = 0) x_{t'} = √ᾱ_{t'} x̂_0 + √(1 − ᾱ_{t'}) ε̂ with x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t."""
+    s, gen = _check_schedule(sched), torch.Generator().manual_seed(5)
+    ab = alpha_bar_by_hand(s)
+    for t, t_prev in ((s.T, 3 * s.T // 4), (s.T // 4, s.T // 5), (s.T // 20, 0)):
+        x_t, eps_hat = (torch.randn(6, 2, generator=gen, dtype=torch.float64) for _ in range(2))
+        mine, again = (tensor(call(ddim_step, s, x_t, t, t_prev, eps_hat), f"the step {t} → {t_prev}", x_t.shape)
+                       for _ in range(2))
+        if not torch.equal(mine, again):
+            raise Wrong("two calls with the same input gave different results: DDIM with η = 0 adds no noise")
+        x0 = (x_t - (1 - ab[t]).sqrt() * eps_hat) / ab[t].sqrt()
+        expected = ab[t_prev].sqrt() * x0 + (1 - ab[t_prev]).sqrt() * eps_hat
+        if close(mine, expected):
+            continue
+        a = s.alpha
+        diagnose(mine, {
+            f"at {t} → {t_prev} you stepped to t − 1; DDIM jumps straight to the given t_prev":
+                ab[t - 1].sqrt() * x0 + (1 - ab[t - 1]).sqrt() * eps_hat,
+            f"at {t} → {t_prev} you used α (one step) where DDIM needs the cumulative ᾱ":
+                a[t_prev].sqrt() * (x_t - (1 - a[t]).sqrt() * eps_hat) / a[t].sqrt() + (1 - a[t_prev]).sqrt() * eps_hat,
+            f"at {t} → {t_prev} you returned x̂_0; the step adds back √(1 − ᾱ_t') ε̂ and scales x̂_0 by √ᾱ_t'": x0,
+        }, f"at {t} → {t_prev} your x_t' differs from the expected value by up to {(mine - expected).abs().max():.3g}")
+    return f"deterministic DDIM steps {s.T} → {3 * s.T // 4}, {s.T // 4} → {s.T // 5} and {s.T // 20} → 0 (the last returns x̂_0)"
+
+
+@exercise
+def check_matching_constant_beta(beta, T: int = 200, beta_1: float = 1e-4, beta_T: float = 0.02):
+    """Exercise 04.3: the constant β whose schedule ends at the same ᾱ_T as the linear β_1 → β_T over
+    T steps: (1 − β)^T = ∏(1 − β_t)."""
+    answer = number(beta, "beta")
+    target = linear_alpha_bar_T(T, beta_1, beta_T)
+    expected = 1 - target ** (1 / T)
+    if abs(answer - expected) <= 1e-4 * expected:
+        return f"β = {expected:.6f}: (1 − β)^{T} = {target:.5f}, the linear schedule's ᾱ_T"
+    if abs(answer - (beta_1 + beta_T) / 2) <= 1e-9 or answer == 0.01:
+        raise Wrong(f"β = {answer:g} gives (nearly) the same Σβ_t as the linear schedule, so ᾱ_T agrees to first order "
+                    f"only: (1 − β)^{T} = {(1 - answer) ** T:.5f} against {target:.5f}; solve (1 − β)^T = ᾱ_T")
+    if not 0 < answer < 1:
+        raise Wrong(f"β must lie in (0, 1), got {answer:g}")
+    raise Wrong(f"(1 − β)^{T} = {(1 - answer) ** T:.5f} for your β, but the linear schedule ends at ᾱ_T = {target:.5f}")

@@ -1,0 +1,1 @@
+"""Solutions to the exercises at the end of each notebook, one module per chapter (shown in the book)."""

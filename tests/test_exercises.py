@@ -1,0 +1,220 @@
+"""The exercise checks: every solution passes, every unfilled stub fails with "not attempted", and
+the common slips get the hint that names them."""
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import exercises as ex
+from helpers import schedules
+from solutions import ch01, ch02, ch03, ch04
+
+SCHED_01 = schedules.linear(50, 0.02, 0.3)      # notebook 01's schedule
+SCHED_02 = schedules.linear(200, 1e-4, 0.02)    # notebooks 02 and 04
+
+
+def stub_forward_jump(sched, x0, t, eps):
+    ...
+
+
+def stub_reverse_kernel(sched, m, p, x_t, t):
+    ...
+
+
+def stub_eps_loss(model, sched, x0, t, eps):
+    ...
+
+
+def stub_ancestral_step(sched, x_t, t, eps_hat, z):
+    ...
+
+
+def stub_count_arms(profile):
+    ...
+
+
+def stub_star_chamfer(a, b):
+    ...
+
+
+def stub_ddim_step(sched, x_t, t, t_prev, eps_hat):
+    ...
+
+
+# (check, the solution's answer, an unfilled stub, the check's other arguments)
+EXERCISES = {
+    "01.1": (ex.check_forward_jump, ch01.forward_jump, stub_forward_jump, (SCHED_01,)),
+    "01.2": (ex.check_reverse_kernel, ch01.reverse_kernel, stub_reverse_kernel, (SCHED_01,)),
+    "02.1": (ex.check_eps_loss, ch02.eps_loss, stub_eps_loss, (SCHED_02,)),
+    "02.2": (ex.check_ancestral_step, ch02.ancestral_step, stub_ancestral_step, (SCHED_02,)),
+    "03.1": (ex.check_count_arms, ch03.count_arms, stub_count_arms, ()),
+    "03.2": (ex.check_star_chamfer, ch03.star_chamfer, stub_star_chamfer, ()),
+    "04.1": (ex.check_steps_to_noise, ch04.smallest_T(), None, ()),
+    "04.2": (ex.check_ddim_step, ch04.ddim_step, stub_ddim_step, (SCHED_02,)),
+    "04.3": (ex.check_matching_constant_beta, ch04.matching_constant_beta(), None, ()),
+}
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_solution_passes(name):
+    check, solution, _, args = EXERCISES[name]
+    feedback = check(solution, *args)
+    assert feedback, feedback
+    assert feedback.status == "correct" and repr(feedback).startswith("Correct: ")
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_unfilled_stub_says_not_attempted(name):
+    check, _, stub, args = EXERCISES[name]
+    feedback = check(stub, *args)
+    assert not feedback
+    assert feedback.status == "not attempted"
+    assert ("returned None" in feedback.message and "replace the `...`" in feedback.message) \
+        or "is None; set it to your answer" in feedback.message, feedback.message
+
+
+@pytest.mark.parametrize("name", [n for n, e in EXERCISES.items() if callable(e[1])])
+def test_an_error_in_the_answer_becomes_feedback(name):
+    check, _, _, args = EXERCISES[name]
+
+    def broken(*_):
+        raise KeyError("oops")
+    feedback = check(broken, *args)
+    assert feedback.status == "wrong" and "broken raised KeyError" in feedback.message
+
+
+def test_checks_never_use_the_solutions():
+    source = inspect.getsource(ex)
+    assert "solutions" not in source.replace("Solutions: ``solutions/chNN.py``", "")
+
+
+# --- the slips each check names ------------------------------------------------------------
+
+
+def hint(check, answer, *args):
+    feedback = check(answer, *args)
+    assert feedback.status == "wrong", feedback
+    return feedback.message
+
+
+def test_forward_jump_slips():
+    no_roots = lambda s, x0, t, eps: s.alpha_bar[t] * x0 + (1 - s.alpha_bar[t]) * eps
+    one_step = lambda s, x0, t, eps: s.alpha[t].sqrt() * x0 + s.beta[t].sqrt() * eps
+    off_by_one = lambda s, x0, t, eps: s.alpha_bar[t - 1].sqrt() * x0 + (1 - s.alpha_bar[t - 1]).sqrt() * eps
+    assert "square roots" in hint(ex.check_forward_jump, no_roots, SCHED_01)
+    assert "one step of eq. 1" in hint(ex.check_forward_jump, one_step, SCHED_01)
+    assert "index t − 1" in hint(ex.check_forward_jump, off_by_one, SCHED_01)
+    message = hint(ex.check_forward_jump, lambda s, x0, t, eps: x0 + eps, SCHED_01)
+    assert "eq. 1 step by step gives mean" in message     # no named slip: the numbers
+
+
+def test_forward_jump_shape_is_checked():
+    assert "has shape (1,)" in hint(ex.check_forward_jump, lambda s, x0, t, eps: x0[:1], SCHED_01)
+
+
+def test_reverse_kernel_slips():
+    def with_variance(variance):
+        return lambda s, m, p, x_t, t: (ch01.reverse_kernel(s, m, p, x_t, t)[0], variance(s, p, t))
+    report_mean = lambda s, m, p, x_t, t: (s.posterior_coef_xt[t] * x_t + s.posterior_coef_x0[t] * m, 0.0)
+    assert "β̃_t of eq. 5" in hint(ex.check_reverse_kernel, with_variance(lambda s, p, t: s.posterior_variance[t]), SCHED_01)
+    assert "report's eq. 7" in hint(ex.check_reverse_kernel,
+                                    with_variance(lambda s, p, t: s.posterior_variance[t] + p ** 2), SCHED_01)
+    std = with_variance(lambda s, p, t: ch01.reverse_kernel(s, 3.0, p, torch.zeros(1), t)[1] ** 0.5)
+    assert "standard deviation" in hint(ex.check_reverse_kernel, std, SCHED_01)
+    assert "report's eq. 6" in hint(ex.check_reverse_kernel, report_mean, SCHED_01)
+    assert "pair (mean, var)" in hint(ex.check_reverse_kernel, lambda s, m, p, x_t, t: x_t, SCHED_01)
+
+
+def test_eps_loss_slips():
+    def loss(target="eps", roots=True, reduce=torch.mean):
+        def eps_loss(model, s, x0, t, eps):
+            ab = s.alpha_bar[t].reshape(-1, 1)
+            x_t = (ab.sqrt() * x0 + (1 - ab).sqrt() * eps) if roots else (ab * x0 + (1 - ab) * eps)
+            return reduce((model(x_t, t) - (eps if target == "eps" else x0)) ** 2)
+        return eps_loss
+    assert "compared the output with x_0" in hint(ex.check_eps_loss, loss(target="x0"), SCHED_02)
+    assert "square roots" in hint(ex.check_eps_loss, loss(roots=False), SCHED_02)
+    assert "summed the squared errors" in hint(ex.check_eps_loss, loss(reduce=torch.sum), SCHED_02)
+    assert "2 coordinates" in hint(ex.check_eps_loss, loss(reduce=lambda e: e.sum(1).mean()), SCHED_02)
+    assert "never called the model" in hint(ex.check_eps_loss, lambda m, s, x0, t, eps: (eps ** 2).mean(), SCHED_02)
+    wrong_t = lambda m, s, x0, t, eps: ((m(x0, t / s.T) - eps) ** 2).mean()
+    assert "integer t" in hint(ex.check_eps_loss, wrong_t, SCHED_02)
+
+
+def test_ancestral_step_slips():
+    def step(prefactor="alpha", noise="tilde"):
+        def ancestral_step(s, x_t, t, eps_hat, z):
+            root = s.alpha[t].sqrt() if prefactor == "alpha" else s.alpha_bar[t].sqrt()
+            mean = (x_t - s.beta[t] / (1 - s.alpha_bar[t]).sqrt() * eps_hat) / root
+            sigma = {"tilde": s.posterior_variance[t], "beta": s.beta[t], "none": 0 * s.beta[t]}[noise].sqrt()
+            return mean + sigma * z
+        return ancestral_step
+    assert "misprint of the report's eq. 8" in hint(ex.check_ancestral_step, step(prefactor="alpha_bar"), SCHED_02)
+    assert "added no noise" in hint(ex.check_ancestral_step, step(noise="none"), SCHED_02)
+    assert "σ_t² = β_t" in hint(ex.check_ancestral_step, step(noise="beta"), SCHED_02)
+    always_noisy = lambda s, x_t, t, eps_hat, z: step()(s, x_t, t, eps_hat, z) + (t == 1) * s.beta[1].sqrt() * z
+    assert "no noise is added on the way to x_0" in hint(ex.check_ancestral_step, always_noisy, SCHED_02)
+
+
+def test_count_arms_slips():
+    corners = lambda profile: 2 * ch03.count_arms(profile)
+    assert "tip and an inner corner" in hint(ex.check_count_arms, corners)
+
+    def raw_peaks(profile):      # local maxima of the unsmoothed profile: jitter adds bumps
+        return int(np.sum((profile > np.roll(profile, 1)) & (profile > np.roll(profile, -1))))
+    assert "smooth the profile" in hint(ex.check_count_arms, raw_peaks)
+    assert "must return an integer" in hint(ex.check_count_arms, lambda profile: "five")
+
+
+def test_star_chamfer_slips():
+    def chamfer(power, combine):
+        def star_chamfer(a, b):
+            d = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1)) ** power
+            return combine(d.min(1).mean(), d.min(0).mean())
+        return star_chamfer
+    assert "2D shapes' Chamfer" in hint(ex.check_star_chamfer, chamfer(1, lambda x, y: (x + y) / 2))
+    assert "use squared" in hint(ex.check_star_chamfer, chamfer(1, lambda x, y: x + y))
+    assert "sum the two directions" in hint(ex.check_star_chamfer, chamfer(2, lambda x, y: (x + y) / 2))
+    assert "one direction only" in hint(ex.check_star_chamfer, chamfer(2, lambda x, y: x))
+
+
+def test_steps_to_noise_slips():
+    assert "√ᾱ_T ≤ 0.01, i.e. ᾱ_T ≤ 0.0001" in hint(ex.check_steps_to_noise, 456)
+    assert "exp(−Σβ_t)" in hint(ex.check_steps_to_noise, 917)
+    assert "more steps are needed" in hint(ex.check_steps_to_noise, 200)
+    assert "find the smallest" in hint(ex.check_steps_to_noise, 1000)
+    assert "positive integer" in hint(ex.check_steps_to_noise, 910.5)
+    assert "must be a number" in hint(ex.check_steps_to_noise, "many")
+
+
+def test_ddim_step_slips():
+    def to(t_of, cumulative=True):
+        def ddim_step(s, x_t, t, t_prev, eps_hat):
+            a = s.alpha_bar if cumulative else s.alpha
+            x0 = (x_t - (1 - a[t]).sqrt() * eps_hat) / a[t].sqrt()
+            target = t_of(t, t_prev)
+            return a[target].sqrt() * x0 + (1 - a[target]).sqrt() * eps_hat
+        return ddim_step
+    assert "stepped to t − 1" in hint(ex.check_ddim_step, to(lambda t, tp: t - 1), SCHED_02)
+    assert "used α (one step)" in hint(ex.check_ddim_step, to(lambda t, tp: tp, cumulative=False), SCHED_02)
+    noisy = lambda s, x_t, t, t_prev, eps_hat: ch04.ddim_step(s, x_t, t, t_prev, eps_hat) + 0.01 * torch.randn(x_t.shape)
+    assert "adds no noise" in hint(ex.check_ddim_step, noisy, SCHED_02)
+    assert "returned x̂_0" in hint(ex.check_ddim_step, to(lambda t, tp: 0), SCHED_02)
+
+
+def test_matching_constant_beta_slips():
+    assert "first order" in hint(ex.check_matching_constant_beta, 0.01005)
+    assert "first order" in hint(ex.check_matching_constant_beta, 0.01)
+    assert "(0, 1)" in hint(ex.check_matching_constant_beta, 1.5)
+
+
+def test_feedback_reads_as_one_line():
+    feedback = ex.check_steps_to_noise(None)
+    assert repr(feedback) == "Not attempted: T_needed is None; set it to your answer"
+    assert "\n" not in repr(ex.check_forward_jump(ch01.forward_jump, SCHED_01))
+
+
+def test_check_rejects_a_wrong_schedule_argument():
+    with pytest.raises(ValueError, match="sched must be a helpers.schedules.Schedule"):
+        ex.check_forward_jump(ch01.forward_jump, 50)
