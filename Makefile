@@ -13,7 +13,7 @@ export MKL_NUM_THREADS ?= 2
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: figures check-figures test data data-source bench clean venv
+.PHONY: figures check-figures test book lab data data-source bench clean venv
 
 venv: $(STAMP)
 
@@ -34,14 +34,28 @@ figures: $(STAMP)
 check-figures: $(STAMP)
 	$(PY) -m helpers.notebook --check $(NOTEBOOKS)
 
-## test: unit tests, then each notebook in the `smoke` profile, then nbval on the executed copies
+## test: unit tests, then each notebook in the `smoke` profile, then nbval on the executed copies,
+## then the book (`make book`) and its browser test (headless Chromium opens every page)
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --ignore=tests/browser
 	rm -rf $(SMOKE) && mkdir -p $(SMOKE)/figures
 	for nb in $(NOTEBOOKS); do echo "== smoke $$nb"; \
 	  $(PY) -m helpers.notebook $$nb --output $(SMOKE)/$$(basename $$nb) --figures $(SMOKE)/figures -p profile smoke; done
 	DDPM_FIGURES_DIR=$(CURDIR)/$(SMOKE)/figures $(PY) -m pytest -q --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg $(SMOKE)/*.ipynb
+	$(MAKE) --no-print-directory book
+	@command -v chromium >/dev/null || echo "!!!!! chromium not found: the browser test of the book is SKIPPED (apt-get install chromium) !!!!!"
+	$(PY) -m pytest -q tests/browser
+
+## book: the stored notebooks (never re-executed) and book/*.md as a static site in build/book/html,
+## built with warnings as errors, every internal link checked; open build/book/html/index.html
+book: $(STAMP)
+	$(PY) -m helpers.book
+
+## lab: Jupyter Lab on this project's .venv; its own kernel spec comes first, so `python3` runs .venv/bin/python
+lab: $(STAMP)
+	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(PY) -m jupyter lab --ServerApp.root_dir=$(CURDIR) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## data: rebuild every dataset in data/ bit for bit (checked by tests/test_data.py)
 data: $(STAMP)

@@ -1,0 +1,118 @@
+"""The built book in a real browser: headless Chromium opens every page over a loopback server.
+
+Each page must have its title, every image must decode (natural width > 0), MathJax must have
+typeset every display equation without a TeX error, and the console must stay free of errors.
+Run after ``make book`` (``make test`` does both); skipped when the site or Chromium is missing.
+The front page and a notebook page are also saved as 1280×800 screenshots in build/book/.
+"""
+import json
+import os
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from PIL import Image
+
+from chromium import Chromium, find_chromium
+from helpers import book
+
+SITE = book.OUT_DIR / "html"
+PAGES = [p.relative_to(SITE).as_posix() for p in book.site_pages(SITE)] if SITE.is_dir() else []
+CONTENT_PAGES = [p for p in PAGES if p != "index.html"]
+SCREENSHOTS = {"book/index.html": "front.png", "notebooks/02_2d_shapes.html": "notebook_02.png"}
+SUMMARY = book.OUT_DIR / "browser-check.json"
+
+# Everything the assertions need, gathered once the images are decoded and MathJax is done.
+PAGE_REPORT = """(async () => {
+  const images = [...document.images];
+  images.forEach(img => { img.loading = "eager"; });
+  await Promise.all(images.map(img => img.decode().catch(() => null)));
+  if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
+  const displays = [...document.querySelectorAll("div.math")];
+  const h1 = document.querySelector("article h1, main h1, h1");
+  return {
+    title: document.title,
+    heading: h1 ? h1.textContent.replace(/[#¶]/g, "").trim() : "",
+    images: images.map(img => [img.getAttribute("src"), img.naturalWidth]),
+    displays: displays.length,
+    untypeset: displays.filter(d => !d.querySelector('mjx-container[display="true"]'))
+                      .map(d => d.textContent.trim().slice(0, 80)),
+    tex_errors: [...document.querySelectorAll("mjx-merror")].map(e => e.textContent.slice(0, 80)),
+  };
+})()"""
+
+pytestmark = pytest.mark.skipif(not PAGES and not os.environ.get("CI"),
+                                reason=f"no built book in {SITE}: run `make book` first")
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site_url():
+    """The site served on 127.0.0.1 at a free port for the duration of the module."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(SITE)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    binary = find_chromium()
+    if binary is None:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("chromium is not installed (apt-get install chromium)")
+    with Chromium(binary) as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def summary():
+    """Counts over all pages, written to build/book/browser-check.json at the end."""
+    counts = {"pages": 0, "images": 0, "display_equations": 0}
+    yield counts
+    SUMMARY.write_text(json.dumps(counts, indent=1) + "\n")
+
+
+@pytest.mark.parametrize("page", CONTENT_PAGES)
+def test_page(browser, site_url, summary, page):
+    browser.open(site_url + page)
+    report = browser.evaluate(PAGE_REPORT)
+    assert report["heading"], f"{page} has no <h1>"
+    assert report["title"].startswith(report["heading"]), \
+        f"{page}: title {report['title']!r} does not start with its heading {report['heading']!r}"
+    broken = [src for src, width in report["images"] if width == 0]
+    assert not broken, f"{page}: {len(broken)} image(s) did not decode: {broken}"
+    assert not report["untypeset"], f"{page}: display maths not typeset by MathJax: {report['untypeset']}"
+    assert not report["tex_errors"], f"{page}: MathJax TeX errors: {report['tex_errors']}"
+    assert not browser.errors(), f"{page}: console errors: {browser.errors()}"
+    if page in SCREENSHOTS:
+        shot = browser.screenshot(book.OUT_DIR / "screenshots" / SCREENSHOTS[page])
+        assert Image.open(shot).size == (1280, 800)
+    summary["pages"] += 1
+    summary["images"] += len(report["images"])
+    summary["display_equations"] += report["displays"]
+
+
+def test_root_leads_to_front_page(browser, site_url):
+    browser.open(site_url)
+    for _ in range(50):
+        try:
+            if browser.evaluate("location.pathname") == "/" + book.HOME:
+                return
+        except RuntimeError:       # the page is being replaced while we ask
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{site_url} did not forward to {book.HOME}")
+
+
+def test_notebooks_and_front_page_are_in_the_site():
+    expected = {"book/index.html", "book/glossary.html", "book/references.html", "book/solutions.html",
+                *(f"notebooks/{nb.stem}.html" for nb in (book.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
+    assert expected <= set(PAGES), f"missing pages: {sorted(expected - set(PAGES))}"

@@ -1,0 +1,77 @@
+"""The book's pieces without building it: the link checker, MathJax from its package, the root page,
+the bibliography, the glossary and the table of contents. (The built site is tested in a browser by
+tests/browser/test_site.py, after `make book`.)"""
+import re
+
+import pytest
+from pybtex.database import parse_file
+
+from helpers import book
+
+NOTEBOOKS = sorted((book.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def write_site(root, pages: dict):
+    for name, html in pages.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html)
+    return root
+
+
+def test_broken_links_finds_missing_files_and_fragments(tmp_path):
+    site = write_site(tmp_path, {
+        "index.html": '<a href="book/a.html#there">ok</a> <a href="https://example.org/x">external</a>'
+                      '<img src="_images/missing.png"> <a href="#top">self</a> <a id="top"></a>',
+        "book/a.html": '<h1 id="there">A</h1><a href="../index.html#nowhere">bad fragment</a>'
+                       '<a href="b.html">missing page</a><a href="../_static/x.js">asset</a>',
+        "_static/x.js": "",
+    })
+    assert sorted(book.broken_links(site)) == [
+        "book/a.html: ../index.html#nowhere (no id 'nowhere' in index.html)",
+        "book/a.html: b.html (no such file)",
+        "index.html: _images/missing.png (no such file)",
+    ]
+
+
+def test_broken_links_needs_a_built_site(tmp_path):
+    with pytest.raises(FileNotFoundError, match="build the book first"):
+        book.broken_links(tmp_path)
+
+
+def test_mathjax_comes_from_the_installed_package():
+    source = book.mathjax_source()
+    assert (source / "tex-chtml.js").is_file()
+    assert (source / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    assert book.MATHJAX_PATH == "mathjax/tex-chtml.js"
+
+
+def test_root_page_forwards_to_the_front_page(tmp_path):
+    book.write_root_page(tmp_path)
+    html = (tmp_path / "index.html").read_text()
+    assert f'url={book.HOME}"' in html and f'href="{book.HOME}"' in html
+
+
+def test_bibliography_holds_every_cited_work():
+    entries = parse_file(book.BOOK_DIR / "references.bib").entries
+    first_author_year = {(e.persons["author"][0].last_names[0], e.fields["year"]) for e in entries.values()}
+    assert first_author_year == {
+        ("Johansson", "2024"), ("Weng", "2021"), ("Ho", "2020"), ("Nichol", "2021"), ("Song", "2021"),
+        ("Salimans", "2022"), ("Lin", "2024"), (r"Kynk{\"a}{\"a}nniemi", "2019"), ("Achlioptas", "2018"),
+        ("Yang", "2019"), ("Luo", "2021"), ("Matejka", "2017")}
+    assert all("url" in e.fields for key, e in entries.items() if key != "johansson2024report")
+
+
+def test_glossary_defines_every_term_and_keeps_the_chamfer_distances_apart():
+    text = (book.BOOK_DIR / "glossary.md").read_text()
+    headings = re.findall(r"^## (.+)$", text, flags=re.M)
+    assert headings == ["SNR and log-SNR", "Prediction target: epsilon, x0 or v", "Ancestral sampling", "DDIM",
+                        "Data floor", "Chamfer distance, 2D shapes", "Chamfer distance, stars",
+                        "Sliced Wasserstein-1", "Precision and recall", "MMD, COV and 1-NNA", "EMA"]
+    assert "mean unsquared nearest-neighbour distance" in text and "summed mean squared nearest-neighbour" in text
+
+
+def test_table_of_contents_lists_every_notebook_and_page():
+    index = (book.BOOK_DIR / "index.md").read_text()
+    entries = re.findall(r"^\.\./notebooks/(\S+)$|^(solutions|glossary|references)$", index, flags=re.M)
+    assert [a or b for a, b in entries] == [nb.stem for nb in NOTEBOOKS] + ["solutions", "glossary", "references"]
