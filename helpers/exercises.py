@@ -66,7 +66,7 @@ def call(fn, *args):
     except Exception as err:   # any error of the reader's code is feedback, not a crash
         raise Wrong(f"{name} raised {type(err).__name__}: {err}") from None
     if result is None:
-        raise NotAttempted(f"{name} returned None; replace the `...` in its body by your code and return the result")
+        raise NotAttempted(f"{name} returned None; write its body in place of the `...`")
     return result
 
 
@@ -404,10 +404,10 @@ def check_ddim_step(ddim_step, sched):
 
 
 @exercise
-def check_matching_constant_beta(beta, T: int = 200, beta_1: float = 1e-4, beta_T: float = 0.02):
+def check_matching_constant_beta(constant_beta, T: int = 200, beta_1: float = 1e-4, beta_T: float = 0.02):
     """Exercise 04.3: the constant β whose schedule ends at the same ᾱ_T as the linear β_1 → β_T over
     T steps: (1 − β)^T = ∏(1 − β_t)."""
-    answer = number(beta, "beta")
+    answer = number(constant_beta, "constant_beta")
     target = linear_alpha_bar_T(T, beta_1, beta_T)
     expected = 1 - target ** (1 / T)
     if abs(answer - expected) <= 1e-4 * expected:

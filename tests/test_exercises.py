@@ -70,7 +70,7 @@ def test_unfilled_stub_says_not_attempted(name):
     feedback = check(stub, *args)
     assert not feedback
     assert feedback.status == "not attempted"
-    assert ("returned None" in feedback.message and "replace the `...`" in feedback.message) \
+    assert ("returned None" in feedback.message and "in place of the `...`" in feedback.message) \
         or "is None; set it to your answer" in feedback.message, feedback.message
 
 

@@ -1,7 +1,8 @@
 """A headless Chromium driven over the DevTools protocol, for the browser test of the book.
 
 Only what the test needs: open a page, wait for its load event, evaluate JavaScript (awaiting
-promises), take a screenshot, and collect console errors, uncaught exceptions and failed loads.
+promises), take a screenshot, and collect console errors, uncaught exceptions, failed loads and
+the URLs of all requests.
 The browser is Debian's ``chromium`` package; the protocol goes over ``websocket-client``.
 """
 import base64
@@ -40,7 +41,7 @@ class Chromium:
                                                       suppress_origin=True)
             target = self.send("Target.createTarget", url="about:blank")["targetId"]
             self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-            for domain in ("Page", "Runtime", "Log"):
+            for domain in ("Page", "Runtime", "Log", "Network"):
                 self.send(f"{domain}.enable")
             self.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
                       deviceScaleFactor=1, mobile=False)
@@ -112,6 +113,10 @@ class Chromium:
             elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
                 found.append(f"log: {params['entry']['text']} {params['entry'].get('url', '')}")
         return found
+
+    def requests(self) -> list[str]:
+        """URLs of every request the page made since the last ``open``."""
+        return [e["params"]["request"]["url"] for e in self.events if e["method"] == "Network.requestWillBeSent"]
 
     def screenshot(self, path: Path) -> Path:
         """A PNG of the visible part of the page."""

@@ -1,7 +1,8 @@
 """The built book in a real browser: headless Chromium opens every page over a loopback server.
 
 Each page must have its title, every image must decode (natural width > 0), MathJax must have
-typeset every display equation without a TeX error, and the console must stay free of errors.
+typeset every display equation without a TeX error, the console must stay free of errors, and no
+request may leave the site (it renders offline).
 Run after ``make book`` (``make test`` does both); skipped when the site or Chromium is missing.
 The front page and a notebook page are also saved as 1280×800 screenshots in build/book/.
 """
@@ -92,6 +93,8 @@ def test_page(browser, site_url, summary, page):
     assert not report["untypeset"], f"{page}: display maths not typeset by MathJax: {report['untypeset']}"
     assert not report["tex_errors"], f"{page}: MathJax TeX errors: {report['tex_errors']}"
     assert not browser.errors(), f"{page}: console errors: {browser.errors()}"
+    offsite = [url for url in browser.requests() if not url.startswith((site_url, "data:", "blob:"))]
+    assert not offsite, f"{page}: requests beyond the site (it must work offline): {offsite}"
     if page in SCREENSHOTS:
         shot = browser.screenshot(book.OUT_DIR / "screenshots" / SCREENSHOTS[page])
         assert Image.open(shot).size == (1280, 800)
