@@ -185,10 +185,11 @@ def execute(notebook: Path, output: Path, figures: Path, parameters: dict):
         staging = folder / "figures"
         staging.mkdir()
         with environment(DDPM_FIGURES_DIR=str(staging), PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0")):
+            # shutdown "immediate": an interrupted kernel is killed mid-cell, not asked to finish
             nb = papermill.execute_notebook(
                 without_injected_parameters(notebook), None, parameters=parameters, cwd=str(notebook.parent),
                 kernel_name="python3", progress_bar=False, config=kernel_config(folder),
-                extra_arguments=KERNEL_ARGUMENTS, record_timing=False, shutdown_kernel="immediate")
+                extra_arguments=KERNEL_ARGUMENTS, shutdown_kernel="immediate")
         nbformat.write(normalise(nb), folder / "notebook.ipynb")
         publish(folder / "notebook.ipynb", output)
         publish(staging, figures)
