@@ -13,7 +13,7 @@ export MKL_NUM_THREADS ?= 2
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: figures check-figures test book lab data data-source bench clean venv
+.PHONY: figures readme check-figures test book lab data data-source bench clean venv
 
 venv: $(STAMP)
 
@@ -28,6 +28,11 @@ $(STAMP): requirements.txt pyproject.toml
 figures: $(STAMP)
 	for nb in $(NOTEBOOKS); do echo "== $$nb"; start=$$(date +%s); \
 	  $(PY) -m helpers.notebook $$nb $(if $(RETRAIN),--retrain); echo "   $$(( $$(date +%s) - start )) s"; done
+	$(PY) -m helpers.readme
+
+## readme: rewrite the README's result tables from figures/data (tests/test_readme.py checks they agree)
+readme: $(STAMP)
+	$(PY) -m helpers.readme
 
 ## check-figures: re-run every notebook (`report` profile, cached weights) into build/check; fail, naming
 ## each file, if the stored notebooks/ or figures/ differ from what the code produces now

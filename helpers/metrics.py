@@ -193,6 +193,27 @@ def shape_floor(name: str, n: int, n_draws: int = 5, seed: int = 0) -> dict[str,
     return repeated_quality(name, lambda k: fresh_shape(name, n, 100 + seed + k), n_draws, seed)
 
 
+def floor_ratio_interval(name: str, n: int, draws: int = 20, level: float = 0.9, seed: int = 0) -> dict:
+    """How far one real draw of size n strays from the floor: the central ``level`` interval of
+    value / mean over ``draws`` real-vs-real pairs, ``{metric: (low, high)}``. A model whose ratio
+    lies inside it cannot be told from data by that metric at this sample size."""
+    runs = [shape_quality(name, fresh_shape(name, n, 300 + seed + k), seed + 400 + k) for k in range(draws)]
+    tail = (1 - level) / 2
+    return {key: tuple(np.quantile([r[key] for r in runs], [tail, 1 - tail]) / np.mean([r[key] for r in runs]))
+            for key in runs[0]}
+
+
+def seed_verdict(a, b, names=("a", "b"), lower_is_better: bool = True) -> str:
+    """Compare two settings by per-seed values ``a`` and ``b`` (lists): the better one is named only
+    when the gap of the means exceeds the sum of the two standard deviations over seeds."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    gap, spread = a.mean() - b.mean(), a.std(ddof=1) + b.std(ddof=1)
+    if abs(gap) <= spread:
+        return f"{names[0]} and {names[1]} are within the spread over seeds (gap {abs(gap):.3g}, spread {spread:.3g})"
+    better = names[0] if (gap < 0) == lower_is_better else names[1]
+    return f"{better} is better by more than the spread over seeds (gap {abs(gap):.3g}, spread {spread:.3g})"
+
+
 def repeated_quality(name: str, draw, repeats: int = 5, seed: int = 0) -> dict[str, tuple[float, float]]:
     """:func:`shape_quality` over ``repeats`` independent sample sets ``draw(k) -> (n, 2)``,
     as ``{metric: (mean, sd)}``: the model's spread, comparable with :func:`shape_floor`."""

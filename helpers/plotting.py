@@ -112,7 +112,7 @@ def reverse_animation(trajectory, real, every: int = 5, hold: int = 8, limit: fl
     fig, ax = plt.subplots(figsize=(3.2, 3.2))
     scatter_points(ax, real, color=DATA_COLOR, size=1, alpha=0.5)
     dots = ax.scatter(*trajectory[T].T, s=2, color=MODEL_COLOR, lw=0)
-    ax.set(xlim=(-limit, limit), ylim=(-limit, limit), xticks=[], yticks=[])
+    ax.set(xlim=(-limit, limit), ylim=(-limit, limit), xlabel="x", ylabel="y")
 
     def frame(t):
         dots.set_offsets(trajectory[t])

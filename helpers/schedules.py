@@ -2,7 +2,7 @@
 
 One time-index convention rules the whole package: t runs from 1 to T and the value for
 step t is stored at index t. Index 0 holds β_0 = 0, so ᾱ_0 = 1 (the data itself), and
-"ᾱ_{t−1}" is always ``alpha_bar[t - 1]`` with no wrap-around at t = 1 (SPEC §4.5).
+"ᾱ_{t−1}" is always ``alpha_bar[t - 1]`` with no wrap-around at t = 1 (notebook 04, "Two other causes … checked").
 All arrays are float64 tensors of shape (T + 1,).
 """
 import math

@@ -9,13 +9,14 @@ import copy
 import hashlib
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 
 import torch
 from tqdm import tqdm
 
 from . import data, diffusion, models
-from .runtime import CACHE_DIR, atomic_write
+from .runtime import CACHE_DIR, atomic_write, log_to_terminal
 from .schedules import Schedule
 
 
@@ -157,12 +158,15 @@ def cache_key(**config) -> str:
 def cached(name: str, config: dict, run, retrain: bool = False) -> TrainResult:
     """``run()`` once per ``config``; later calls load ``build/cache/<name>-<key>.pt``.
 
+    The training time goes to the terminal (the ``make figures`` log), never into a notebook.
     The file is written atomically, so an interrupted run never leaves a partial checkpoint.
     """
     path = CACHE_DIR / f"{name}-{cache_key(**config)}.pt"
     if path.exists() and not retrain:
         return TrainResult(**torch.load(path, weights_only=True, map_location="cpu"))
+    start = time.perf_counter()
     result = run()
+    log_to_terminal(f"   trained {path.name} in {time.perf_counter() - start:.1f} s")
     atomic_write(path, lambda tmp: torch.save(vars(result), tmp))
     return result
 

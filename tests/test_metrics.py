@@ -102,7 +102,10 @@ def test_half_the_fakes_far_away_halves_precision():
 def test_shape_floor_is_positive_and_shrinks_like_root_n():
     small = metrics.shape_floor("circle", 250, n_draws=8)
     large = metrics.shape_floor("circle", 1000, n_draws=8)
-    assert all(mean > 0 and sd > 0 for mean, sd in large.values() if mean < 0.5)
+    assert all(mean > 0 and sd > 0 for mean, sd in large.values())
+    for key in ("precision", "recall"):          # k = 3 balls of real data cover most, not all, of a second draw
+        assert 0.9 < large[key][0] < 1 and 0.9 < small[key][0] < 1
+    assert large["chamfer"][0] < small["chamfer"][0]                     # nearest neighbours get nearer
     assert 0.3 < large["sliced_w1"][0] / small["sliced_w1"][0] < 0.75      # about 1/2 for 4x the points
     assert large == metrics.shape_floor("circle", 1000, n_draws=8)         # seeded
 
@@ -134,3 +137,17 @@ def test_gaussian_fit_detects_a_shift_and_matches_its_floor():
     assert abs(np.mean(ds) / metrics.gaussian_fit(x[:10_000], 3, 0.5)["ks_floor"] - 1) < 0.2
     shifted = metrics.gaussian_fit(x + 0.025, 3.0, 0.5)
     assert abs(shifted["ks"] - 0.05 / np.sqrt(2 * np.pi)) < 0.005 and shifted["p_value"] < 1e-6
+
+
+def test_floor_ratio_interval_brackets_one_and_is_wider_for_sliced_w1():
+    interval = metrics.floor_ratio_interval("circle", 500, draws=12)
+    for low, high in interval.values():
+        assert low < 1 < high
+    width = {k: high - low for k, (low, high) in interval.items()}
+    assert width["sliced_w1"] > 5 * width["chamfer"]
+
+
+def test_seed_verdict_names_the_better_setting_only_beyond_the_spread():
+    assert metrics.seed_verdict([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], ("A", "B")).startswith("A is better")
+    assert metrics.seed_verdict([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], ("A", "B"), lower_is_better=False).startswith("B is better")
+    assert "within the spread" in metrics.seed_verdict([1.0, 1.5, 0.5], [1.2, 1.7, 0.7], ("A", "B"))

@@ -23,7 +23,7 @@ def test_invariants(s):
 def test_linear_endpoints_and_report_terminal_value():
     s = S.linear(200, 1e-4, 0.02)
     assert s.T == 200 and math.isclose(s.beta[1], 1e-4) and math.isclose(s.beta[200], 0.02)
-    # SPEC §4.3: log ᾱ_T = Σ log(1 − β_t) ≈ −Σβ_t = −200 · (1e-4 + 0.02) / 2 = −2.01
+    # log ᾱ_T = Σ log(1 − β_t) ≈ −Σβ_t = −200 · (1e-4 + 0.02) / 2 = −2.01
     by_hand = math.exp(sum(math.log(1 - (1e-4 + (0.02 - 1e-4) * i / 199)) for i in range(200)))
     assert math.isclose(s.alpha_bar[-1].item(), by_hand, rel_tol=1e-9)
     assert 0.35 < math.sqrt(by_hand) < 0.37
@@ -93,7 +93,7 @@ def assert_last_step_returns_x0(coef_x0, coef_xt, var):
 
 
 def wrapped_last_step(s):
-    """The small-implementation bug of SPEC §4.5: 0-based arrays (ab[i] = ᾱ_{i+1}) and
+    """The small-implementation bug of notebook 04 ("a wrapped index"): 0-based arrays (ab[i] = ᾱ_{i+1}) and
     ᾱ_{t−1} read as ab[i − 1], which at the last step (i = 0) wraps around to ᾱ_T."""
     ab, beta = s.alpha_bar[1:], s.beta[1:]
     prev = ab[0 - 1]

@@ -1,0 +1,120 @@
+"""``make readme``: the README's result tables, generated from ``figures/data/*.npz``, never typed.
+
+Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table -->`` in README.md and is
+rewritten from the arrays the notebooks saved. ``python -m helpers.readme --check`` fails if the
+README disagrees with the stored results (``tests/test_readme.py`` runs that check).
+"""
+import argparse
+import re
+import sys
+
+import numpy as np
+
+from .runtime import ROOT, atomic_write, figures_dir
+
+README = ROOT / "README.md"
+BLOCK = re.compile(r"(<!-- table:(\w+) -->\n).*?(<!-- /table -->)", re.S)
+
+
+def load(name: str) -> dict:
+    """The arrays of ``<figures dir>/data/<name>.npz``."""
+    with np.load(figures_dir() / "data" / f"{name}.npz") as arrays:
+        return dict(arrays)
+
+
+def markdown_table(header, rows) -> str:
+    """A Markdown table from a header and rows of already formatted cells."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "".join("| " + " | ".join(map(str, line)) + " |\n" for line in lines)
+
+
+def table_01_x0() -> str:
+    """Notebook 01: x_0 from each reverse process against the target N(m, p²)."""
+    d = load("01_x0_table")
+    return markdown_table(["reverse process", "mean of x₀", "std of x₀", "KS distance / its floor"],
+                          [[name, f"{mean:.3f}", f"{std:.3f}", f"{ks / floor:.1f}"]
+                           for name, mean, std, ks, floor in zip(d["process"], d["mean"], d["std"], d["ks"], d["ks_floor"])])
+
+
+def table_02_final() -> str:
+    """Notebook 02: Chamfer ratio and precision per shape and epoch, EMA and raw weights of one run."""
+    d = load("02_final_table")
+    value = {(s, int(e), w, m): v for s, e, w, m, v in zip(d["shape"], d["epoch"], d["weights"], d["metric"],
+                                                              d["model_mean_sd_floor_mean_sd"])}
+    rows = []
+    for shape, epoch in dict.fromkeys((s, e) for s, e, _, _ in value):
+        cells = [shape, epoch]
+        for weights in ("EMA", "raw"):
+            chamfer, precision = value[shape, epoch, weights, "chamfer"], value[shape, epoch, weights, "precision"]
+            cells += [f"{chamfer[0] / chamfer[2]:.2f}", f"{precision[0]:.3f}"]
+        rows.append(cells + [f"{precision[2]:.3f}"])
+    return markdown_table(["shape", "epochs", "Chamfer / floor, EMA", "precision, EMA", "Chamfer / floor, raw",
+                           "precision, raw", "precision of real data"], rows)
+
+
+def table_04_quality() -> str:
+    """Notebook 04: every schedule (and the cosine fixes) at equal budget, seed 0."""
+    d = load("04_quality")
+    return markdown_table(["schedule", "shape", "Chamfer / floor", "precision", "sliced W1 / floor", "max abs(x)"],
+                          [[name, shape, f"{c:.2f}", f"{p:.3f}", f"{w:.2f}", f"{x:.3g}"]
+                           for name, shape, c, p, w, x in zip(d["schedule"], d["shape"], d["chamfer_ratio"],
+                                                               d["precision"], d["sliced_w1_ratio"], d["max_abs"])])
+
+
+def table_04_seeds() -> str:
+    """Notebook 04: Chamfer ratio over training seeds, mean ± sd, per schedule and shape."""
+    d = load("04_seed_spread")
+    return markdown_table(["schedule", "shape", "epochs", "seeds", "Chamfer / floor, mean ± sd"],
+                          [[name, shape, int(e), int(n), f"{m:.2f} ± {s:.2f}"]
+                           for name, shape, e, n, m, s in zip(d["schedule"], d["shape"], d["epochs"], d["seeds"],
+                                                               d["chamfer_mean"], d["chamfer_sd"])])
+
+
+def table_04_prior() -> str:
+    """Notebook 04: the ELBO prior term L_T and the marginal KL(q(x_T) ‖ N(0, I)), nats per point."""
+    d = load("04_prior_kl")
+    return markdown_table(["schedule", "shape", "√ᾱ_T", "L_T = E KL(q(x_T|x₀) ‖ N(0, I))", "KL(q(x_T) ‖ N(0, I))"],
+                          [[name, shape, f"{r:.3g}", f"{lt:.4f}", f"{kl:.4f} ± {se:.4f}"]
+                           for name, shape, r, lt, kl, se in zip(d["schedule"], d["shape"], d["sqrt_alpha_bar_T"],
+                                                                  d["prior_term"], d["marginal"], d["marginal_se"])])
+
+
+def table_03_stars() -> str:
+    """Notebook 03: set metrics and fits of each set of stars against the held-out test stars."""
+    d = load("03_metrics")
+    return markdown_table(["stars", "number", "MMD-CD", "COV-CD", "1-NNA-CD", "fitted by a star", "crispness",
+                           "arm mix 5/6/7/8 (%)"],
+                          [[name, int(n), f"{mmd:.4f}", f"{cov:.3f}", f"{nna:.1%}", f"{fit:.1%}", f"{crisp:.2f}",
+                            "/".join(f"{100 * f:.0f}" for f in mix)]
+                           for name, n, mmd, cov, nna, fit, crisp, mix in zip(d["stars"], d["n"], d["mmd"], d["cov"], d["nna"],
+                                                                              d["well_fitted"], d["crispness"], d["arm_mix"])])
+
+
+TABLES = {"01_x0": table_01_x0, "02_final": table_02_final, "04_quality": table_04_quality,
+          "04_seeds": table_04_seeds, "04_prior": table_04_prior, "03_stars": table_03_stars}
+
+
+def render(text: str) -> str:
+    """``text`` with every generated table block rewritten from the stored results."""
+    def fill(match):
+        if match[2] not in TABLES:
+            raise ValueError(f"unknown README table {match[2]!r}; known: {sorted(TABLES)}")
+        return match[1] + TABLES[match[2]]() + match[3]
+    return BLOCK.sub(fill, text)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="fail if README.md differs from the stored results")
+    args = ap.parse_args(argv)
+    old = README.read_text()
+    new = render(old)
+    if args.check:
+        if new != old:
+            sys.exit("README.md disagrees with figures/data: run `make readme`")
+        return
+    atomic_write(README, lambda tmp: open(tmp, "w").write(new))
+
+
+if __name__ == "__main__":
+    main()
