@@ -32,7 +32,7 @@ BLOCK_ENTRIES = 2**19                    # squared distances per Chamfer block (
 # --- input checks --------------------------------------------------------------------------
 
 
-def _stars(x, name: str) -> np.ndarray:
+def as_stars(x, name: str) -> np.ndarray:
     """``x`` as a finite float64 array (m, n, 2) with m, n >= 1, else a ValueError naming it."""
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
@@ -125,9 +125,8 @@ def star_segments(params: dict):
 
 
 def segment_distance(points, start, end) -> np.ndarray:
-    """Distance (m, n) from points (m, n, 2) to each star's segment start–end ((m, 2) each)."""
-    edge = (end - start)[:, None, :]
-    rel = points - start[:, None, :]
+    """Distance from points to segments start–end, all ``(..., 2)`` broadcasting: (...)."""
+    edge, rel = end - start, points - start
     t = np.clip((rel * edge).sum(-1) / np.maximum((edge * edge).sum(-1), 1e-300), 0.0, 1.0)
     return np.linalg.norm(rel - t[..., None] * edge, axis=-1)
 
@@ -141,14 +140,15 @@ def distance_to_star(points, params: dict) -> np.ndarray:
     |p − g q| for every symmetry g; so the distance to the whole outline equals the distance of
     the folded point to the single edge inside the sector (:func:`star_segments`).
     """
-    points = _stars(points, "points")
+    points = as_stars(points, "points")
     params = _star_params(params, len(points))
     rel = points - params["centre"][:, None, :]
     radius = np.linalg.norm(rel, axis=-1)
     beta = fold_into_sector(np.arctan2(rel[..., 1], rel[..., 0]),
                             params["arms"][:, None], params["rotation"][:, None])
     folded = radius[..., None] * np.stack([np.cos(beta), np.sin(beta)], axis=-1)
-    return segment_distance(folded, *star_segments(params))
+    tip, inner = star_segments(params)
+    return segment_distance(folded, tip[:, None], inner[:, None])
 
 
 # --- radius profile and centre -------------------------------------------------------------
@@ -294,7 +294,7 @@ def fit_stars(points, arms_range=range(3, 13), bins: int = PROFILE_BINS,
     rotation ∈ [0, 2π/arms), centre (m, 2), and residual = mean distance of the star's points
     to the fitted outline (:func:`distance_to_star`): its crispness. ``chunk`` stars at a time.
     """
-    points, arms_range = _stars(points, "points"), tuple(_arms_range(arms_range).tolist())
+    points, arms_range = as_stars(points, "points"), tuple(_arms_range(arms_range).tolist())
     for name, value, low in (("bins", bins, 8), ("chunk", chunk, 1)):
         if not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -406,8 +406,8 @@ def chamfer_matrix(a, b=None, block=None) -> np.ndarray:
     diagonal is set to 0). Computed in float32 blocks of ``block`` × ``block`` stars
     (default :func:`default_block`); absolute error about 1e-7 · max |x|².
     """
-    a = _stars(a, "a")
-    b_arr = a if b is None else _stars(b, "b")
+    a = as_stars(a, "a")
+    b_arr = a if b is None else as_stars(b, "b")
     block = default_block(a.shape[1], b_arr.shape[1]) if block is None else int(block)
     if block < 1:
         raise ValueError(f"block must be a positive integer, got {block!r}")
@@ -467,8 +467,8 @@ def mmd_cov_1nna(generated, reference, points_per_star=None, seed: int = 0) -> d
     Returns dict(mmd, cov, nna) of floats.
     """
     rng = np.random.default_rng(seed)
-    gen = subsample(_stars(generated, "generated"), points_per_star, rng)
-    ref = subsample(_stars(reference, "reference"), points_per_star, rng)
+    gen = subsample(as_stars(generated, "generated"), points_per_star, rng)
+    ref = subsample(as_stars(reference, "reference"), points_per_star, rng)
     d_gr = chamfer_matrix(gen, ref)
     cov = len(np.unique(d_gr.argmin(axis=1))) / len(ref)
     nna = one_nn_accuracy(chamfer_matrix(gen), d_gr, chamfer_matrix(ref))
@@ -485,9 +485,9 @@ def memorisation(generated, train, test, points_per_star=None, seed: int = 0) ->
     otherwise compare with the same ratio for a fresh draw of real stars (its floor).
     """
     rng = np.random.default_rng(seed)
-    gen = subsample(_stars(generated, "generated"), points_per_star, rng)
-    train = subsample(_stars(train, "train"), points_per_star, rng)
-    test = subsample(_stars(test, "test"), points_per_star, rng)
+    gen = subsample(as_stars(generated, "generated"), points_per_star, rng)
+    train = subsample(as_stars(train, "train"), points_per_star, rng)
+    test = subsample(as_stars(test, "test"), points_per_star, rng)
     d_train, d_test = chamfer_matrix(gen, train), chamfer_matrix(gen, test)
     near_train, near_test = d_train.min(axis=1), d_test.min(axis=1)
     return dict(nearest_train=near_train, nearest_test=near_test,
