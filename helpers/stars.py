@@ -21,6 +21,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from helpers import data
+
 PROFILE_BINS = 180                       # angular bins of the radius profile
 RATIO_GRID = np.linspace(0.2, 0.9, 36)   # inner ratios of the template bank
 ROTATION_STEPS = 48                      # rotations per arm count in [0, 2π/arms)
@@ -354,6 +356,12 @@ def parameter_summary(fit: dict, data_residual: float, threshold=None,
                 well_fitted=float(np.mean(residual <= threshold)))
 
 
+def jitter_from_residual(residual) -> float:
+    """σ of isotropic jitter from fit residuals ``residual: (m,)`` (mean distance to the fitted
+    outline per star): median / √(2/π), the mean |N(0, σ²)| across a straight edge."""
+    return float(np.median(np.asarray(residual, dtype=np.float64)) / np.sqrt(2 / np.pi))
+
+
 # --- Chamfer distance between stars --------------------------------------------------------
 
 
@@ -493,3 +501,100 @@ def memorisation(generated, train, test, points_per_star=None, seed: int = 0) ->
     return dict(nearest_train=near_train, nearest_test=near_test,
                 nearest_train_index=d_train.argmin(axis=1),
                 ratio=float(np.median(near_train) / np.median(near_test)))
+
+
+# --- shape-sensitive set metrics, their spread and their power -----------------------------
+
+
+def unit_stars(points) -> np.ndarray:
+    """Each star centred at its mean point and scaled to unit RMS radius: (m, n, 2) → (m, n, 2).
+
+    What is left is shape and rotation: a Chamfer distance between unit stars no longer sees
+    where a star is or how big it is, which dominate it on raw coordinates.
+    """
+    x = as_stars(points, "points")
+    rel = x - x.mean(axis=1, keepdims=True)
+    return rel / np.sqrt((rel**2).sum(-1).mean(1))[:, None, None]
+
+
+def disjoint_groups(m: int, size: int) -> list:
+    """Slices of the ⌊m / size⌋ disjoint consecutive groups of ``size`` stars out of m."""
+    if int(size) != size or not 1 <= size <= m:
+        raise ValueError(f"size must be an integer in [1, {m}], got {size!r}")
+    return [slice(i * size, (i + 1) * size) for i in range(m // size)]
+
+
+def subsample_metrics(generated, reference, size: int, points_per_star=256, seed: int = 0,
+                      shape_only: bool = False) -> dict:
+    """:func:`mmd_cov_1nna` over disjoint groups of ``size`` stars, as {metric: (mean, sd)}.
+
+    ``generated: (g, n, 2)`` and ``reference: (r, n', 2)`` are cut into disjoint groups
+    (:func:`disjoint_groups`); pair i compares generated group i mod G with reference group
+    i mod R, for max(G, R) pairs (sd 0 for one pair). ``shape_only`` compares
+    :func:`unit_stars` instead of raw coordinates. Also returns ``pairs``.
+    """
+    gen, ref = as_stars(generated, "generated"), as_stars(reference, "reference")
+    if shape_only:
+        gen, ref = unit_stars(gen), unit_stars(ref)
+    gen_groups, ref_groups = disjoint_groups(len(gen), size), disjoint_groups(len(ref), size)
+    pairs = max(len(gen_groups), len(ref_groups))
+    runs = [mmd_cov_1nna(gen[gen_groups[i % len(gen_groups)]], ref[ref_groups[i % len(ref_groups)]],
+                         points_per_star, seed + i) for i in range(pairs)]
+    spread = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+    out = {key: (float(np.mean([r[key] for r in runs])), spread([r[key] for r in runs]))
+           for key in runs[0]}
+    return dict(out, pairs=pairs)
+
+
+def rings_like(points, seed: int = 0) -> np.ndarray:
+    """Arm-less fuzzy rings with each star's centre and size: (m, n, 2).
+
+    Ring j: centre = mean of star j, points at uniform angles with radius drawn from star j's
+    own distribution of distances to that centre (so the same mean radius and radial spread).
+    """
+    x = as_stars(points, "points")
+    rng = np.random.default_rng(seed)
+    centre = x.mean(axis=1, keepdims=True)
+    radius = np.linalg.norm(x - centre, axis=-1)
+    radius = np.take_along_axis(radius, rng.integers(0, x.shape[1], radius.shape), axis=1)
+    angle = rng.uniform(0.0, 2 * np.pi, radius.shape)
+    return centre + radius[..., None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+
+
+def rotated_about_centre(points, seed: int = 0) -> np.ndarray:
+    """Each star rotated about its mean point by a uniform random angle: (m, n, 2)."""
+    x = as_stars(points, "points")
+    angle = np.random.default_rng(seed).uniform(0.0, 2 * np.pi, len(x))
+    c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    centre = x.mean(axis=1, keepdims=True)
+    rel = x - centre
+    return centre + np.stack([c * rel[..., 0] - s * rel[..., 1], s * rel[..., 0] + c * rel[..., 1]], -1)
+
+
+def stars_with_arms(arms, seed: int, n_points: int = 1024, jitter: float = 0.01) -> np.ndarray:
+    """Stars of the data's generator (:func:`helpers.data.star_params`) but with the given arm
+    counts ``arms: (m,)`` (rotation kept as the same fraction of one arm): (m, n_points, 2)."""
+    arms = np.asarray(arms, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    params = data.star_params(len(arms), rng)
+    rotation = params["rotation"] * params["arms"] / arms
+    outline = data.star_outline(arms, params["r_outer"], params["inner_ratio"], rotation,
+                                params["centre"], n_points)
+    return outline + rng.normal(0.0, jitter, outline.shape)
+
+
+def power_controls(reference, n: int, seed: int = 0, n_points: int = 256) -> dict:
+    """Control sets of n stars for testing what a set metric can see: {name: (n, n_points, 2)}.
+
+    fresh real stars; real stars with 3× the jitter; arm-less fuzzy rings of the fresh stars'
+    centre and size (:func:`rings_like`); arm counts uniform on 3–12; every star 5 arms; and the
+    first n ``reference`` stars, each rotated about its centre (:func:`rotated_about_centre`).
+    """
+    rng = np.random.default_rng(seed)
+    fresh = data.star_dataset(n, n_points, seed=10_000 + seed)[0].astype(np.float64)
+    return {"fresh real": fresh,
+            "3x jitter": data.star_dataset(n, n_points, jitter=0.03, seed=10_001 + seed)[0].astype(np.float64),
+            "fuzzy rings": rings_like(fresh, seed),
+            "arms 3-12": stars_with_arms(rng.integers(3, 13, n), 10_002 + seed, n_points),
+            "all 5 arms": stars_with_arms(np.full(n, 5), 10_003 + seed, n_points),
+            "rotated reference": rotated_about_centre(as_stars(reference, "reference")[:n], seed)}

@@ -94,6 +94,10 @@ def test_residual_of_jitter_is_mean_normal_component(jittered):
     assert np.median(residual) == pytest.approx(SIGMA * np.sqrt(2 / np.pi), rel=0.15)
 
 
+def test_jitter_from_residual_recovers_sigma(jittered):
+    assert stars.jitter_from_residual(jittered[2]["residual"]) == pytest.approx(SIGMA, rel=0.1)
+
+
 def test_circle_is_not_a_crisp_star(jittered):
     rng = np.random.default_rng(0)
     angle = rng.uniform(0, 2 * np.pi, (8, 1024))
