@@ -7,8 +7,6 @@ links (``../figures/…``, ``../book/glossary.md``) resolve in the book exactly 
 from helpers import book
 
 project = "Diffusion models, from a 1D Gaussian to 2D shapes and new stars"
-author = "the DDPM notebook series"
-copyright = "2024–2026, the DDPM notebook series"
 root_doc = "book/index"
 include_patterns = ["book/*.md", "notebooks/[0-9][0-9]_*.ipynb"]
 exclude_patterns = ["build", ".venv", ".git", "data", "figures", "helpers", "tests", "solutions", "README.md"]
@@ -39,6 +37,7 @@ html_theme_options = {
     "show_toc_level": 2,
     "use_download_button": True,
     "navbar_persistent": [],          # search lives in the sidebar; no second copy in a header bar
+    "footer_content_items": [],       # no author or copyright line to invent
 }
 
 

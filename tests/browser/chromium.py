@@ -31,7 +31,7 @@ class Chromium:
 
     def __init__(self, binary: str, width: int = 1280, height: int = 800, timeout: float = 60):
         self.timeout, self.ids, self.events = timeout, itertools.count(1), []
-        self.profile = tempfile.TemporaryDirectory(prefix="chromium-")
+        self.profile = tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True)
         self.process = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={self.profile.name}",
                                          f"--window-size={width},{height}", "about:blank"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -126,11 +126,15 @@ class Chromium:
         return Path(path)
 
     def close(self):
+        """Ask the browser to quit (its helper processes go with it), else end it; drop the profile."""
         try:
             if self.socket:
+                self.session = None
+                self.send("Browser.close")
                 self.socket.close()
-        finally:
+        except (OSError, RuntimeError, TimeoutError, websocket.WebSocketException):
             self.process.terminate()
+        finally:
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
