@@ -80,14 +80,19 @@ def table_04_prior() -> str:
 
 
 def table_03_stars() -> str:
-    """Notebook 03: set metrics and fits of each set of stars against the held-out test stars."""
+    """Notebook 03: set metrics (raw and unit-star, mean ± sd over disjoint subsamples of ``group``
+    stars) and fits of each set of stars against the held-out test stars; the real-vs-real rows
+    are the data's own values at the same group size."""
     d = load("03_metrics")
-    return markdown_table(["stars", "number", "MMD-CD", "COV-CD", "1-NNA-CD", "fitted by a star", "crispness",
-                           "arm mix 5/6/7/8 (%)"],
-                          [[name, int(n), f"{mmd:.4f}", f"{cov:.3f}", f"{nna:.1%}", f"{fit:.1%}", f"{crisp:.2f}",
-                            "/".join(f"{100 * f:.0f}" for f in mix)]
-                           for name, n, mmd, cov, nna, fit, crisp, mix in zip(d["stars"], d["n"], d["mmd"], d["cov"], d["nna"],
-                                                                              d["well_fitted"], d["crispness"], d["arm_mix"])])
+    pm = lambda key, i, fmt: f"{d[key][i]:{fmt}} ± {d[key + '_sd'][i]:{fmt}}"
+    return markdown_table(
+        ["stars", "number", "group", "1-NNA-CD, unit stars", "COV-CD, unit stars", "1-NNA-CD, raw", "MMD-CD, raw",
+         "fitted by a star", "crispness", "inner ratio in range", "arm mix 5/6/7/8 (%)"],
+        [[name, int(d["n"][i]), int(d["group"][i]), pm("unit_nna", i, ".1%"), pm("unit_cov", i, ".2f"),
+          pm("raw_nna", i, ".1%"), pm("raw_mmd", i, ".4f"), f"{d['well_fitted'][i]:.1%}", f"{d['crispness'][i]:.2f}",
+          f"{d['inner_inside'][i]:.1%}", "/".join(f"{100 * f:.0f}" for f in d["arm_mix"][i])]
+         for i, name in enumerate(d["stars"])]
+        + [["test stars", "", "", "", "", "", "", "", "", "", "/".join(f"{100 * f:.0f}" for f in d["test_mix"])]])
 
 
 TABLES = {"01_x0": table_01_x0, "02_final": table_02_final, "04_quality": table_04_quality,
