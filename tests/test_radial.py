@@ -78,3 +78,46 @@ def test_set_stats_denoiser_is_permutation_equivariant():
 def test_bad_embedding_size():
     with pytest.raises(ValueError, match="size"):
         models.SinusoidalEmbedding(7)
+
+
+def test_profile_of_a_known_star_follows_its_radial_function():
+    """The encoded profile of a noiseless star, bin k against the star's true radius along the
+    bin's centre angle θ_k (bins of width 2π/K: the binned mean differs by less than the radius'
+    change across a bin)."""
+    from helpers import data, stars
+    params = dict(arms=np.array([6]), r_outer=np.array([0.9]), inner_ratio=np.array([0.5]),
+                  rotation=np.array([0.3]), centre=np.array([[0.2, -0.1]]))
+    points = data.star_outline(params["arms"], params["r_outer"], params["inner_ratio"], params["rotation"],
+                               params["centre"], 8192)
+    K = 256
+    centre, profile = radial.encode(points, K)
+    theta = -np.pi + (np.arange(K) + 0.5) * 2 * np.pi / K
+    h = np.pi / 6
+    beta = np.mod(theta - 0.3, 2 * h)
+    beta = np.minimum(beta, 2 * h - beta)                                  # angle from the nearest tip
+    tip, inner = np.array([0.9, 0.0]), 0.45 * np.array([np.cos(h), np.sin(h)])
+    # ray (cos β, sin β)·t meets the line tip + s (inner − tip): solve the 2×2 system per angle
+    d = inner - tip
+    t = (tip[0] * d[1] - tip[1] * d[0]) / (np.cos(beta) * d[1] - np.sin(beta) * d[0])
+    np.testing.assert_allclose(centre.numpy(), params["centre"], atol=1e-3)
+    np.testing.assert_allclose(profile[0].numpy(), t, atol=0.01)
+
+
+def test_decoded_points_lie_on_the_polygon_evenly():
+    """Decoded points (no jitter) lie on the polygon through the profile's vertices (brute-force
+    distance to every edge) and are evenly spaced by arc length."""
+    rng = np.random.default_rng(0)
+    profile = torch.as_tensor(0.5 + 0.3 * rng.random((2, 12)))
+    centre = torch.tensor([[0.1, 0.2], [-0.3, 0.0]], dtype=torch.float64)
+    pts = radial.decode(centre, profile, 400, 0.0, torch.Generator().manual_seed(1)).double().numpy()
+    theta = -np.pi + (np.arange(12) + 0.5) * 2 * np.pi / 12
+    for m in range(2):
+        v = centre[m].numpy() + profile[m].numpy()[:, None] * np.stack([np.cos(theta), np.sin(theta)], 1)
+        best = np.full(len(pts[m]), np.inf)
+        for a, b in zip(v, np.roll(v, -1, axis=0)):
+            u = np.clip(((pts[m] - a) @ (b - a)) / ((b - a) @ (b - a)), 0, 1)
+            best = np.minimum(best, np.linalg.norm(pts[m] - (a + u[:, None] * (b - a)), axis=1))
+        assert best.max() < 1e-6
+        perimeter = np.linalg.norm(np.roll(v, -1, axis=0) - v, axis=1).sum()
+        gaps = np.linalg.norm(np.roll(pts[m], -1, axis=0) - pts[m], axis=1)
+        assert gaps.max() <= perimeter / 400 + 1e-6 and np.median(gaps) == pytest.approx(perimeter / 400, rel=1e-3)
