@@ -44,10 +44,13 @@ def rounded_float32(points) -> np.ndarray:
 
 
 def walk_polygon(vertex_at, position) -> np.ndarray:
-    """Points along a polygon whose edges all have the same length.
+    """Points along a closed polygon, the one walker of the series (data outlines and the radial
+    decoder of notebook 03).
 
     ``vertex_at(j)`` gives the coordinates of vertex ``j`` (integer array, any shape) with a
-    trailing axis of 2; ``position`` counts edges travelled from vertex 0 (float array).
+    trailing axis of 2; ``position`` counts edges travelled from vertex 0 (float array): its
+    integer part is the edge, its fractional part the share of that edge. When all edges have
+    the same length, position is proportional to arc length.
     Returns ``position.shape + (2,)`` float64: linear interpolation along edge ``floor(position)``.
     """
     edge = np.floor(position).astype(np.int64)

@@ -13,6 +13,14 @@ A star here is the polygon of :func:`helpers.data.star_outline`: 2·arms vertice
   generative models for 3D point clouds", with the MMD / COV / 1-NNA definitions of Yang et al.
   (2019), "PointFlow: 3D point cloud generation with continuous normalizing flows".
 
+* :func:`unit_stars`, :func:`subsample_metrics` and :func:`power_controls`: the same set
+  metrics on stars centred and scaled to unit RMS radius (they see shape, not place and size),
+  as mean ± sd over disjoint subsamples, and control sets with known faults to test what a
+  metric can see.
+
+The angular bins, centre estimate, radius profile and point-to-segment distance here are the
+only ones in the series: :mod:`helpers.radial` encodes the model's latent with them.
+
 Stars are arrays ``(m, n, 2)``: m stars of n points each (numpy arrays or torch tensors).
 """
 from contextlib import contextmanager
