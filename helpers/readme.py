@@ -73,8 +73,8 @@ def table_04_seeds() -> str:
 def table_04_prior() -> str:
     """Notebook 04: the ELBO prior term L_T and the marginal KL(q(x_T) ‖ N(0, I)), nats per point."""
     d = load("04_prior_kl")
-    return markdown_table(["schedule", "shape", "√ᾱ_T", "L_T = E KL(q(x_T|x₀) ‖ N(0, I))", "KL(q(x_T) ‖ N(0, I))"],
-                          [[name, shape, f"{r:.3g}", f"{lt:.4f}", f"{kl:.4f} ± {se:.4f}"]
+    return markdown_table(["schedule", "shape", "√ᾱ_T", "ELBO prior term L_T", "marginal KL(q(x_T) ‖ N(0, I))"],
+                          [[name, shape, f"{r:.3g}", f"{lt:.4f}", f"{abs(kl) if abs(kl) < 5e-5 else kl:.4f} ± {se:.4f}"]
                            for name, shape, r, lt, kl, se in zip(d["schedule"], d["shape"], d["sqrt_alpha_bar_T"],
                                                                   d["prior_term"], d["marginal"], d["marginal_se"])])
 
