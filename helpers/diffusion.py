@@ -22,11 +22,16 @@ def forward_step(s: Schedule, x_prev: torch.Tensor, t, noise: torch.Tensor) -> t
 
 
 def forward_trajectory(s: Schedule, x0: torch.Tensor, generator=None) -> torch.Tensor:
-    """Iterate eq. 1 from x_0; returns (T + 1, *x0.shape) with x_t at index t."""
+    """Iterate eq. 1 from x_0; returns (T + 1, *x0.shape) with x_t at index t.
+
+    Each step is :func:`forward_step` written in place into its row (no temporaries: this is the
+    memory-bound hot path of notebook 01, timed by ``make bench``).
+    """
     xs = x0.new_empty((s.T + 1, *x0.shape))
     xs[0] = x0
     for t in range(1, s.T + 1):
-        xs[t] = forward_step(s, xs[t - 1], t, _randn_like(x0, generator))
+        torch.mul(xs[t - 1], s.alpha[t].sqrt().item(), out=xs[t]).add_(_randn_like(x0, generator),
+                                                                        alpha=s.beta[t].sqrt().item())
     return xs
 
 
