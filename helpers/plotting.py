@@ -116,6 +116,7 @@ def reverse_animation(trajectory, real, every: int = 5, hold: int = 8, limit: fl
 
     def frame(t):
         dots.set_offsets(trajectory[t])
-        ax.set_title(f"t = {t}" + (f"\n{outside(trajectory[t], limit)}" if outside(trajectory[t], limit) else ""), fontsize=8)
+        note = outside(trajectory[t], limit)
+        ax.set_title(f"t = {t}" + (f"\n{note}" if note else ""), fontsize=8)
         return (dots,)
     return fig, FuncAnimation(fig, frame, frames=steps, blit=False)

@@ -47,8 +47,8 @@ def diffusion_loss(model, s: Schedule, x0: torch.Tensor, generator, prediction: 
 def loss_per_t(predict, s: Schedule, data: torch.Tensor, n: int = 1000, generator=None) -> torch.Tensor:
     """The ε-prediction loss at each t = 1..T separately: ``(T,)``, mean squared error per coordinate.
 
-    ``predict(x_t: (n, d), t: (n,)) -> ε̂`` is a trained network or the ideal
-    :func:`~helpers.diffusion.ideal_eps`; each t gets n fresh (x_0 from ``data: (N, d)``, ε) pairs.
+    ``predict(x_t: (n, d), t: (n,)) -> ε̂`` is a trained network or the ideal predictor
+    :func:`~helpers.diffusion.ideal_denoiser`; each t gets n fresh (x_0 from ``data: (N, d)``, ε) pairs.
     The training loss is the average of this curve over t ~ U{1..T}.
     """
     data = torch.as_tensor(data, dtype=torch.float32)
