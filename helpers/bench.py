@@ -59,7 +59,7 @@ def train_stars_baseline():
 @bench(f"stars profile training, {STEPS} steps at batch 64", per=(("steps", STEPS), ("stars", 64 * STEPS)))
 def train_stars_profile():
     latent = torch.randn(64 * STEPS, 130)
-    training.train(models.ProfileDenoiser(128, 32, (1, 2, 4, 8, 16, 32)), schedules.cosine(200), latent, 1, 64,
+    training.train(models.ProfileDenoiser(128), schedules.cosine(200), latent, 1, 64,
                    generator=torch.Generator().manual_seed(0), progress=False, prediction="v",
                    augment=radial.rotate_and_reflect)
 
@@ -67,7 +67,7 @@ def train_stars_profile():
 @bench("stars sampling (ours), 16 stars x 1024 points, 200 steps", budget_s=2.0)
 def sample_stars_profile():
     gen = torch.Generator().manual_seed(0)
-    latent = diffusion.sample(models.ProfileDenoiser(128, 32, (1, 2, 4, 8, 16, 32)).eval(), schedules.cosine(200),
+    latent = diffusion.sample(models.ProfileDenoiser(128).eval(), schedules.cosine(200),
                               (16, 130), gen, prediction="v")
     radial.decode(latent[:, :2], latent[:, 2:].abs(), 1024, 0.01, gen)
 

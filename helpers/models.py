@@ -79,38 +79,65 @@ class SetStatsDenoiser(nn.Module):
         return out.view(B, n, 2)
 
 
-class CircularBlock(nn.Module):
-    """Residual block on a periodic signal ``(B, C, K)``: circular dilated convolution, plus the
-    time embedding and the signal's global mean, each mapped to a per-channel shift."""
+class SpectralConv(nn.Module):
+    """A global circular convolution done in Fourier space (Li et al. 2021, "Fourier neural
+    operator", eq. 5): the first ``modes`` harmonics of the C channels, Z_m = rfft(z)_m, are mixed
+    by a learned complex C×C matrix per harmonic, Y_m = Z_m W_m; the rest are dropped.
+    ``z: (B, C, K)`` → ``(B, C, K)``. A circular shift of z shifts the output alike."""
 
-    def __init__(self, channels: int, dilation: int, kernel: int = 5):
+    def __init__(self, channels: int, modes: int):
         super().__init__()
-        self.conv = nn.Conv1d(channels, channels, kernel, padding=dilation * (kernel // 2), dilation=dilation,
-                              padding_mode="circular")
+        self.modes = modes
+        self.weight = nn.Parameter(torch.randn(modes, channels, channels, 2) / (channels * math.sqrt(2)))
+
+    def extra_repr(self) -> str:
+        return f"modes={self.modes}"
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        harmonics = torch.fft.rfft(z, dim=-1)[..., :self.modes]                          # (B, C, modes)
+        mixed = torch.einsum("bcm,mcd->bdm", harmonics, torch.view_as_complex(self.weight))
+        return torch.fft.irfft(mixed, n=z.shape[-1], dim=-1)
+
+
+class CircularBlock(nn.Module):
+    """Residual block on a periodic signal ``h: (B, C, K)``: h + op(relu(norm(h) + shift)), the
+    shift a per-channel map of the time embedding and the signal's global mean. ``op`` is a
+    circular convolution with the given ``dilation`` (kernel 5), or with ``dilation="fourier"``
+    a :class:`SpectralConv` over all K/2 + 1 harmonics of a K-periodic signal."""
+
+    def __init__(self, channels: int, dilation, K: int, kernel: int = 5):
+        super().__init__()
+        if dilation != "fourier" and not (isinstance(dilation, int) and dilation >= 1):
+            raise ValueError(f"layers must hold dilations (integers >= 1) or 'fourier', got {dilation!r}")
+        self.op = (SpectralConv(channels, K // 2 + 1) if dilation == "fourier" else
+                   nn.Conv1d(channels, channels, kernel, padding=dilation * (kernel // 2), dilation=dilation,
+                             padding_mode="circular"))
         self.mix = nn.Linear(2 * channels, channels)
         self.norm = nn.GroupNorm(8, channels)
 
     def forward(self, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
         shift = self.mix(torch.cat([temb, h.mean(-1)], dim=-1))[..., None]
-        return h + self.conv(torch.relu(self.norm(h) + shift))
+        return h + self.op(torch.relu(self.norm(h) + shift))
 
 
 class ProfileDenoiser(nn.Module):
     """Noise predictor for a star as (centre, radial profile): ``x: (B, 2 + K)`` → ``(B, 2 + K)``.
 
-    The profile r(θ_k) is a periodic signal, so it goes through circular convolutions: a rotation
+    The profile r(θ_k) is a periodic signal, so it goes through circular operations: a rotation
     of the star is a circular shift of its profile, and the network treats every rotation alike.
-    Dilations 1, 2, 4, … give every output a view of the whole circle (to count arms). The
-    centre enters through a linear map added to every channel and leaves from the pooled features.
+    ``layers`` lists the blocks (:class:`CircularBlock`): a dilation 1, 2, 4, … each gives a
+    local view that widens block by block; ``"fourier"`` a block that sees the whole circle at
+    once (an arm count is a harmonic of the profile). The centre enters through a linear map
+    added to every channel and leaves from the pooled features.
     """
 
-    def __init__(self, K: int = 128, channels: int = 64, dilations=(1, 2, 4, 8, 16, 32, 1, 2, 4, 8, 16, 32)):
+    def __init__(self, K: int = 128, channels: int = 32, layers=(1, 2, 4, "fourier", 8, 16, 32, "fourier")):
         super().__init__()
         self.K = K
         self.time_embedding = nn.Sequential(SinusoidalEmbedding(channels), nn.Linear(channels, channels), nn.ReLU())
         self.inp = nn.Conv1d(1, channels, 1)
         self.centre_in = nn.Linear(2, channels)
-        self.blocks = nn.ModuleList(CircularBlock(channels, d) for d in dilations)
+        self.blocks = nn.ModuleList(CircularBlock(channels, d, K) for d in layers)
         self.out = nn.Conv1d(channels, 1, 1)
         self.centre_out = nn.Linear(channels, 2)
 

@@ -46,14 +46,55 @@ def polygon(centre, profile) -> np.ndarray:
     return centre[:, None] + profile[..., None] * np.stack([np.cos(theta), np.sin(theta)], -1)
 
 
-def decode(centre, profile, n_points: int, jitter: float = 0.0, generator=None) -> torch.Tensor:
+def _cross(a, b) -> np.ndarray:
+    """z-component of the cross product of 2-vectors ``(..., 2)``."""
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+
+def line_crossing(a, b, c, d) -> np.ndarray:
+    """Where the line through a, b meets the line through c, d: a + s(b − a) with
+    s = (c − a)×(d − c) / (b − a)×(d − c). All ``(..., 2)``; parallel lines give inf or nan."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = _cross(c - a, d - c) / _cross(b - a, d - c)
+    return a + s[..., None] * (b - a)
+
+
+def corner_polygon(centre, profile) -> np.ndarray:
+    """:func:`polygon` with its corners restored: ``(m, K, 2)``.
+
+    A bin that holds a corner of the outline averages the radius across it, so the polygon
+    through the bin centres cuts every tip and fills every notch. Where r_k is a local extremum
+    (r rising over the two bins before it and falling over the two after, or the reverse), vertex
+    k moves to the crossing of the two edges beside it: the line through vertices k − 2, k − 1
+    and the line through k + 1, k + 2. The move is kept only if the crossing lies inside the
+    wedge between the rays θ_{k−1} and θ_{k+1}, on the extremum's side of r_k, and no further
+    from r_k than the larger of its steps to r_{k±1}; otherwise (nearly parallel edges, noise)
+    the vertex stays.
+    """
+    centre, profile = (np.asarray(v, dtype=np.float64) for v in (centre, profile))
+    v = polygon(centre, profile)
+    at = lambda a, j: np.roll(a, -j, axis=1)                    # at(a, j)[:, k] = a[:, k + j], round the circle
+    rise = profile - at(profile, -1)                            # r_k − r_{k−1}
+    peak = (at(rise, -1) >= 0) & (rise >= 0) & (at(rise, 1) <= 0) & (at(rise, 2) <= 0)
+    notch = (at(rise, -1) <= 0) & (rise <= 0) & (at(rise, 1) >= 0) & (at(rise, 2) >= 0)
+    crossing = line_crossing(at(v, -2), at(v, -1), at(v, 1), at(v, 2))
+    c = centre[:, None]
+    inside = (_cross(at(v, -1) - c, crossing - c) > 0) & (_cross(crossing - c, at(v, 1) - c) > 0)
+    move = np.linalg.norm(crossing - c, axis=-1) - profile
+    ok = (inside & (np.abs(move) <= np.maximum(np.abs(rise), np.abs(at(rise, 1))))
+          & ((peak & (move >= 0)) | (notch & (move <= 0))))
+    return np.where(ok[..., None], crossing, v)
+
+
+def decode(centre, profile, n_points: int, jitter: float = 0.0, generator=None, corners: bool = True) -> torch.Tensor:
     """``n_points`` per set, spread evenly by arc length (random phase) along the closed polygon
-    :func:`polygon`, plus isotropic N(0, jitter²) noise: float32 tensor (m, n_points, 2).
+    :func:`corner_polygon` (``corners=False``: :func:`polygon`), plus isotropic N(0, jitter²)
+    noise: float32 tensor (m, n_points, 2).
 
     Arc length s becomes an edge position (edge index + fraction along it), walked by
     :func:`helpers.data.walk_polygon`.
     """
-    vertices = polygon(centre, profile)
+    vertices = (corner_polygon if corners else polygon)(centre, profile)
     m, K = vertices.shape[:2]
     length = np.linalg.norm(np.roll(vertices, -1, axis=1) - vertices, axis=-1)   # (m, K)
     end = np.cumsum(length, axis=1)                                              # arc length at each edge's end

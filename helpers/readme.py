@@ -95,8 +95,18 @@ def table_03_stars() -> str:
         + [["test stars", "", "", "", "", "", "", "", "", "", "/".join(f"{100 * f:.0f}" for f in d["test_mix"])]])
 
 
+def table_03_targets() -> str:
+    """Notebook 03: the targets of our star model, with the data's and the encoder–decoder's values."""
+    d = load("03_targets")
+    return markdown_table(["measure", "data", "encoder–decoder alone", "target", "ours", "verdict"],
+                          [[m, dv, cv, t, o, "met" if met else "missed"]
+                           for m, dv, cv, t, o, met in zip(d["measure"], d["data"], d["encoder_decoder"], d["target"],
+                                                           d["ours"], d["met"])])
+
+
 TABLES = {"01_x0": table_01_x0, "02_final": table_02_final, "04_quality": table_04_quality,
-          "04_seeds": table_04_seeds, "04_prior": table_04_prior, "03_stars": table_03_stars}
+          "04_seeds": table_04_seeds, "04_prior": table_04_prior, "03_stars": table_03_stars,
+          "03_targets": table_03_targets}
 
 
 def render(text: str) -> str:
