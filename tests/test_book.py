@@ -58,7 +58,7 @@ def test_bibliography_holds_every_cited_work():
     assert first_author_year == {
         ("Johansson", "2024"), ("Weng", "2021"), ("Ho", "2020"), ("Nichol", "2021"), ("Song", "2021"),
         ("Salimans", "2022"), ("Lin", "2024"), (r"Kynk{\"a}{\"a}nniemi", "2019"), ("Achlioptas", "2018"),
-        ("Yang", "2019"), ("Luo", "2021"), ("Matejka", "2017")}
+        ("Yang", "2019"), ("Luo", "2021"), ("Matejka", "2017"), ("Li", "2021")}
     assert all({"url", "doi"} & set(e.fields) for key, e in entries.items() if key != "johansson2024report")
 
 
@@ -67,7 +67,8 @@ def test_glossary_defines_every_term_and_keeps_the_chamfer_distances_apart():
     headings = re.findall(r"^## (.+)$", text, flags=re.M)
     assert headings == ["SNR and log-SNR", "Prediction target: epsilon, x0 or v", "Ancestral sampling", "DDIM",
                         "Data floor", "Chamfer distance, 2D shapes", "Chamfer distance, stars",
-                        "Sliced Wasserstein-1", "Precision and recall", "MMD, COV and 1-NNA", "EMA"]
+                        "Sliced Wasserstein-1", "Precision and recall", "MMD, COV and 1-NNA", "EMA",
+                        "Radial profile", "Spectral convolution"]
     assert "mean unsquared nearest-neighbour distance" in text and "summed mean squared nearest-neighbour" in text
 
 
