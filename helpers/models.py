@@ -80,9 +80,10 @@ class SetStatsDenoiser(nn.Module):
 
 
 class SpectralConv(nn.Module):
-    """A global circular convolution done in Fourier space (Li et al. 2021, "Fourier neural
-    operator", eq. 5): the first ``modes`` harmonics of the C channels, Z_m = rfft(z)_m, are mixed
-    by a learned complex C×C matrix per harmonic, Y_m = Z_m W_m; the rest are dropped.
+    """A global circular convolution done in Fourier space, the Fourier layer's F⁻¹(R·F(v)) of
+    Li et al. 2021 ("Fourier neural operator"): the first ``modes`` harmonics of the C channels,
+    Z_m = rfft(z)_m, are mixed by a learned complex C×C matrix per harmonic, Y_m = Z_m W_m; the
+    rest are dropped.
     ``z: (B, C, K)`` → ``(B, C, K)``. A circular shift of z shifts the output alike."""
 
     def __init__(self, channels: int, modes: int):
