@@ -16,9 +16,13 @@ def _randn_like(x: torch.Tensor, generator) -> torch.Tensor:
     return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
 
 
-def forward_step(s: Schedule, x_prev: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
-    """Eq. 1: x_t = √(1 − β_t) · x_{t−1} + √β_t · ε."""
-    return s.at(s.alpha, t, x_prev).sqrt() * x_prev + s.at(s.beta, t, x_prev).sqrt() * noise
+def forward_step(s: Schedule, x_prev: torch.Tensor, t, noise: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 1: x_t = √(1 − β_t) · x_{t−1} + √β_t · ε.
+
+    With ``out`` (t an int) the step is written into ``out`` without temporaries."""
+    if out is None:
+        return s.at(s.alpha, t, x_prev).sqrt() * x_prev + s.at(s.beta, t, x_prev).sqrt() * noise
+    return torch.mul(x_prev, s.alpha[t].sqrt().item(), out=out).add_(noise, alpha=s.beta[t].sqrt().item())
 
 
 def forward_trajectory(s: Schedule, x0: torch.Tensor, generator=None) -> torch.Tensor:
@@ -30,8 +34,7 @@ def forward_trajectory(s: Schedule, x0: torch.Tensor, generator=None) -> torch.T
     xs = x0.new_empty((s.T + 1, *x0.shape))
     xs[0] = x0
     for t in range(1, s.T + 1):
-        torch.mul(xs[t - 1], s.alpha[t].sqrt().item(), out=xs[t]).add_(_randn_like(x0, generator),
-                                                                        alpha=s.beta[t].sqrt().item())
+        forward_step(s, xs[t - 1], t, _randn_like(x0, generator), out=xs[t])
     return xs
 
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from . import data, radial, schedules
+from . import data, radial, schedules, stars
 
 ATOL = 1e-6        # absolute tolerance when an answer has a closed form
 
@@ -281,16 +281,12 @@ def check_ancestral_step(ancestral_step, sched):
 
 
 def star_profiles(arms=(3, 5, 6, 7, 8, 10, 12), bins: int = 128, jitter: float = 0.01, seed: int = 3):
-    """Radial profiles (m, bins) of jittered stars with known arm counts: the given ``arms``, then
-    16 stars drawn like the training data (5–8 arms). Returns (profiles as numpy, arm counts)."""
-    rng = np.random.default_rng(seed)
-    params = data.star_params(len(arms), rng)
-    params["arms"] = np.asarray(arms, dtype=np.int64)
-    outline = data.star_outline(params["arms"], params["r_outer"], params["inner_ratio"],
-                                params["rotation"], params["centre"], 1024)
+    """Radial profiles (m, bins) of jittered stars with known arm counts: the given ``arms``
+    (:func:`helpers.stars.stars_with_arms`), then 16 stars drawn like the training data (5–8 arms).
+    Returns (profiles as numpy, arm counts)."""
     drawn, drawn_params = data.star_dataset(16, jitter=jitter, seed=seed)
-    points = np.concatenate([outline + rng.normal(0, jitter, outline.shape), drawn])
-    return radial.encode(points, bins)[1].numpy(), np.concatenate([params["arms"], drawn_params["arms"]])
+    points = np.concatenate([stars.stars_with_arms(arms, seed, 1024, jitter), drawn])
+    return radial.encode(points, bins)[1].numpy(), np.concatenate([np.asarray(arms, dtype=np.int64), drawn_params["arms"]])
 
 
 @exercise
@@ -324,8 +320,8 @@ def check_star_chamfer(star_chamfer, seed: int = 4):
     """Exercise 03.2: ``star_chamfer(a, b)`` for point sets a (n, 2), b (m, 2) must return the stars'
     Chamfer distance, mean_a min_b |a − b|² + mean_b min_a |a − b|² (squared, summed both ways).
     Checked against all pairwise distances, on two stars of different sizes."""
-    stars = data.star_dataset(2, seed=seed)[0].astype(np.float64)
-    a, b = stars[0, ::8], stars[1, ::5]                       # 128 and 205 points
+    pair = data.star_dataset(2, seed=seed)[0].astype(np.float64)
+    a, b = pair[0, ::8], pair[1, ::5]                       # 128 and 205 points
     d = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))        # (n, m) distances
     ab, ba = d.min(1), d.min(0)
     mine = number(call(star_chamfer, a.copy(), b.copy()), "star_chamfer(a, b)")

@@ -140,7 +140,7 @@ def outline_distance(points, centre, profile, chunk: int = 8) -> np.ndarray:
 
 
 def jitter_estimate(points, K: int = 128) -> float:
-    """σ of isotropic jitter around the profile outline, from the mean point-to-outline distance
-    d̄ = σ·√(2/π) (the mean |N(0, σ²)| across a straight edge). ``points: (m, n, 2)``."""
+    """σ of isotropic jitter around the profile outline: :func:`helpers.stars.jitter_from_distance`
+    of the mean point-to-outline distance. ``points: (m, n, 2)``."""
     centre, profile = encode(points, K)
-    return float(outline_distance(points, centre, profile).mean() / math.sqrt(2 / math.pi))
+    return stars.jitter_from_distance(outline_distance(points, centre, profile).mean())

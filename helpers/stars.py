@@ -364,10 +364,16 @@ def parameter_summary(fit: dict, data_residual: float, threshold=None,
                 well_fitted=float(np.mean(residual <= threshold)))
 
 
+def jitter_from_distance(mean_distance: float) -> float:
+    """σ of isotropic jitter from the mean distance d̄ of points to a straight outline:
+    d̄ = σ·√(2/π), the mean |N(0, σ²)| across the edge."""
+    return float(mean_distance / np.sqrt(2 / np.pi))
+
+
 def jitter_from_residual(residual) -> float:
     """σ of isotropic jitter from fit residuals ``residual: (m,)`` (mean distance to the fitted
-    outline per star): median / √(2/π), the mean |N(0, σ²)| across a straight edge."""
-    return float(np.median(np.asarray(residual, dtype=np.float64)) / np.sqrt(2 / np.pi))
+    outline per star): :func:`jitter_from_distance` of their median."""
+    return jitter_from_distance(np.median(np.asarray(residual, dtype=np.float64)))
 
 
 # --- Chamfer distance between stars --------------------------------------------------------
