@@ -87,6 +87,24 @@ def ideal_denoiser(s: Schedule, data: torch.Tensor):
     return predict
 
 
+def two_stage(high_t_model, low_t_model, t_switch: int):
+    """A denoiser ``predict(x_t: (n, d), t: (n,))`` that runs ``high_t_model`` where t > ``t_switch`` and
+    ``low_t_model`` where t <= ``t_switch``: two networks, each used for one part of the reverse chain,
+    to ask which part of the chain a difference between them comes from."""
+    if not isinstance(t_switch, int) or t_switch < 0:
+        raise ValueError(f"t_switch must be an integer >= 0, got {t_switch!r}")
+
+    def predict(x_t, t):
+        low = t <= t_switch
+        out = x_t.new_empty(x_t.shape)
+        if (~low).any():
+            out[~low] = high_t_model(x_t[~low], t[~low])
+        if low.any():
+            out[low] = low_t_model(x_t[low], t[low])
+        return out
+    return predict
+
+
 def velocity(s: Schedule, x0: torch.Tensor, eps: torch.Tensor, t) -> torch.Tensor:
     """The v-target of Salimans & Ho (2022): v = √ᾱ_t · ε − √(1 − ᾱ_t) · x_0."""
     ab = s.at(s.alpha_bar, t, x0)

@@ -43,6 +43,15 @@ def diffusion_loss(model, s: Schedule, x0: torch.Tensor, generator, prediction: 
     return torch.mean((model(x_t, t) - target) ** 2)
 
 
+def _draws_per_t(s: Schedule, data: torch.Tensor, n: int, generator):
+    """For t = 1..T: n fresh x_0 from ``data: (N, d)`` and ε, yielded as (x_t: (n, d), t: (n,), ε: (n, d))."""
+    data = torch.as_tensor(data, dtype=torch.float32)
+    for t in range(1, s.T + 1):
+        x0 = data[torch.randint(len(data), (n,), generator=generator)]
+        eps = torch.randn(x0.shape, generator=generator)
+        yield diffusion.forward_sample(s, x0, t, eps), torch.full((n,), t), eps
+
+
 @torch.no_grad()
 def loss_per_t(predict, s: Schedule, data: torch.Tensor, n: int = 1000, generator=None) -> torch.Tensor:
     """The ε-prediction loss at each t = 1..T separately: ``(T,)``, mean squared error per coordinate.
@@ -51,14 +60,21 @@ def loss_per_t(predict, s: Schedule, data: torch.Tensor, n: int = 1000, generato
     :func:`~helpers.diffusion.ideal_denoiser`; each t gets n fresh (x_0 from ``data: (N, d)``, ε) pairs.
     The training loss is the average of this curve over t ~ U{1..T}.
     """
-    data = torch.as_tensor(data, dtype=torch.float32)
-    losses = []
-    for t in range(1, s.T + 1):
-        x0 = data[torch.randint(len(data), (n,), generator=generator)]
-        eps = torch.randn(x0.shape, generator=generator)
-        x_t = diffusion.forward_sample(s, x0, t, eps)
-        losses.append(((predict(x_t, torch.full((n,), t)) - eps) ** 2).mean())
-    return torch.stack(losses)
+    return torch.stack([((predict(x_t, t) - eps) ** 2).mean() for x_t, t, eps in _draws_per_t(s, data, n, generator)])
+
+
+@torch.no_grad()
+def loss_gap_per_t(predict, reference, s: Schedule, data: torch.Tensor, n: int = 1000, generator=None):
+    """Paired per-t comparison of two predictors on the same (x_0, ε) draws: ``(gap, se)``, both ``(T,)``.
+
+    gap_t = mean over the n draws of ‖predict(x_t, t) − ε‖² − ‖reference(x_t, t) − ε‖² (per coordinate),
+    the difference of the two :func:`loss_per_t` curves for the same generator state; se_t is its
+    standard error (sd of the per-draw differences / √n). Sharing the draws removes the noise the
+    two losses have in common.
+    """
+    diffs = [((predict(x_t, t) - eps) ** 2).mean(dim=1) - ((reference(x_t, t) - eps) ** 2).mean(dim=1)
+             for x_t, t, eps in _draws_per_t(s, data, n, generator)]
+    return torch.stack([d.mean() for d in diffs]), torch.stack([d.std() / len(d) ** 0.5 for d in diffs])
 
 
 def check_finite(loss: torch.Tensor, epoch: int, lr: float):

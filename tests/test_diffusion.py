@@ -6,6 +6,7 @@ import torch
 
 from helpers import diffusion as D
 from helpers import schedules as S
+from helpers import training
 from conftest import assert_mc_close
 
 N = 200_000
@@ -193,3 +194,31 @@ def test_ddim_starts_from_a_given_x_T(gen):
     x_T = torch.randn(7, 2, generator=gen)
     out = D.ddim_sample(model, s, (7, 2), 10, x_T=x_T)
     assert torch.allclose(out, x_T / s.alpha_bar[-1].sqrt().float(), rtol=1e-5)
+
+
+def test_two_stage_runs_each_network_on_its_side_of_the_switch():
+    high, low = (lambda x, t: x + 1.0), (lambda x, t: x * 0.0 - t[:, None].float())
+    predict = D.two_stage(high, low, 20)
+    x, t = torch.ones(6, 2), torch.tensor([1, 20, 21, 200, 5, 100])
+    out = predict(x, t)
+    expected = torch.where((t <= 20)[:, None], -t[:, None].float().expand(6, 2), torch.full((6, 2), 2.0))
+    assert torch.equal(out, expected)
+    with pytest.raises(ValueError, match="t_switch"):
+        D.two_stage(high, low, -1)
+
+
+def test_loss_gap_per_t_is_the_difference_of_the_two_loss_curves_with_its_standard_error():
+    s = S.linear(20, 1e-3, 0.2)
+    data = torch.randn(50, 2, generator=torch.Generator().manual_seed(1))
+    half, zero = (lambda x, t: 0.5 * x), (lambda x, t: torch.zeros_like(x))
+    gap, se = training.loss_gap_per_t(half, zero, s, data, 3000, torch.Generator().manual_seed(3))
+    a = training.loss_per_t(half, s, data, 3000, torch.Generator().manual_seed(3))
+    b = training.loss_per_t(zero, s, data, 3000, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(gap, a - b, rtol=1e-5, atol=1e-6)
+    # by hand: per draw, |x/2 - e|^2 - |e|^2 = |x|^2/4 - x.e ; its sd over draws is the se times sqrt(n)
+    assert (se > 0).all() and (se < gap.abs().max()).all()
+    # the exact expected gap: E|x_t|^2/4 - E[x_t . e]/2 per coordinate, x_t = sqrt(ab) x0 + sqrt(1-ab) e
+    ab = s.alpha_bar[1:].float()
+    m2 = (data ** 2).mean()
+    exact = (ab * m2 + 1 - ab) / 4 - (1 - ab).sqrt()
+    assert ((gap - exact).abs() < 5 * se).float().mean() > 0.9

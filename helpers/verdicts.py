@@ -1,0 +1,94 @@
+"""Verdicts with a known error rate: is setting A better than setting B over training seeds?
+
+A verdict is a two-sample t-test at a stated level (two-sided), chosen by the design:
+
+* **paired** (:func:`compare` with ``paired=True``) when both values of a pair come from the same
+  training run (EMA against raw weights of one run; epoch 100 against epoch 300 of one run): the
+  test works on the per-run differences d_i = a_i − b_i, t = mean(d) / (sd(d)/√n), n − 1 degrees
+  of freedom (Student 1908);
+* **Welch** (``paired=False``) when the two settings come from separate runs (two schedules):
+  t = (mean a − mean b) / √(s_a²/n_a + s_b²/n_b) with Welch–Satterthwaite degrees of freedom
+  (Welch 1947), which does not assume equal spreads.
+
+When one table issues m verdicts at once, :func:`holm` controls the family-wise error rate (the
+chance of at least one false "better" among the m) at the level by Holm's step-down procedure
+(Holm 1979). ``tests/test_verdicts.py`` simulates the null (equal means, equal and unequal
+spreads, n = 3 and 5) and checks that each test's false-positive rate is the stated level.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+LEVEL = 0.05
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One test of A against B: ``gap`` = mean(a) − mean(b), its standard error, the two-sided p-value."""
+    names: tuple
+    gap: float
+    se: float
+    p: float
+    test: str
+    n: int
+    lower_is_better: bool
+
+    def winner(self) -> str:
+        """The name of the better setting by the sign of the gap (significant or not)."""
+        return self.names[0] if (self.gap < 0) == self.lower_is_better else self.names[1]
+
+    def text(self, significant: bool, level: float = LEVEL, family: int = 1) -> str:
+        """The verdict in words, with the test, n, p and the level (Holm-adjusted when ``family`` > 1)."""
+        where = f"{self.test} t-test over n = {self.n} seeds, p = {self.p:.2g}"
+        holm_note = f", Holm over {family} tests" if family > 1 else ""
+        if significant:
+            return f"**{self.winner()} is better** (gap {abs(self.gap):.3g} ± {self.se:.2g}; {where}; significant at {level:.0%}{holm_note})"
+        return (f"not significant at n = {self.n} seeds (gap {abs(self.gap):.3g} ± {self.se:.2g} in favour of {self.winner()}; "
+                f"{where}; level {level:.0%}{holm_note})")
+
+
+def _values(x, name: str) -> np.ndarray:
+    """``x`` as a finite 1D float array with at least 2 entries, else a ValueError naming ``name``."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or len(x) < 2 or not np.isfinite(x).all():
+        raise ValueError(f"{name} must be a 1D list of at least 2 finite values (one per seed), got {x!r}")
+    return x
+
+
+def compare(a, b, names=("a", "b"), paired: bool = False, lower_is_better: bool = True) -> Comparison:
+    """Test mean(a) = mean(b) for per-seed values ``a: (n,)``, ``b: (m,)``: paired t (same runs, n = m)
+    or Welch t (separate runs). Returns a :class:`Comparison`; decide with :func:`holm`."""
+    a, b = _values(a, names[0]), _values(b, names[1])
+    if paired:
+        if len(a) != len(b):
+            raise ValueError(f"a paired test needs one value of each setting per run, got {len(a)} and {len(b)}")
+        d = a - b
+        se = d.std(ddof=1) / np.sqrt(len(d))
+        p = stats.ttest_rel(a, b).pvalue if se > 0 else float(d.mean() == 0)   # no spread: p is 1 or 0
+        return Comparison(tuple(names), float(d.mean()), float(se), float(p), "paired", len(a), lower_is_better)
+    se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    p = stats.ttest_ind(a, b, equal_var=False).pvalue if se > 0 else float(a.mean() == b.mean())
+    return Comparison(tuple(names), float(a.mean() - b.mean()), float(se), float(p), "Welch", min(len(a), len(b)),
+                      lower_is_better)
+
+
+def holm(p_values, level: float = LEVEL) -> np.ndarray:
+    """Holm's step-down test of m hypotheses: reject the k-th smallest p while p_(j) <= level/(m − j + 1)
+    for every j <= k. Returns a boolean array, in the input's order; the family-wise error rate is
+    at most ``level`` whatever the dependence between the tests."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    passes = p[order] <= level / (len(p) - np.arange(len(p)))
+    reject = np.zeros(len(p), dtype=bool)
+    reject[order] = np.cumprod(passes).astype(bool)
+    return reject
+
+
+def decide(comparisons: dict, level: float = LEVEL) -> dict:
+    """{key: verdict text} for a family of :class:`Comparison` tested together (Holm at ``level``)."""
+    keys = list(comparisons)
+    reject = holm([comparisons[k].p for k in keys], level)
+    return {k: comparisons[k].text(bool(r), level, len(keys)) for k, r in zip(keys, reject)}
