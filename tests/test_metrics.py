@@ -81,6 +81,93 @@ def test_chamfer_matches_dense_distances():
     assert metrics.chamfer(a, b) == pytest.approx(expected, rel=1e-12)
 
 
+def brute_nearest(a, b):
+    """Distance from each point of a to its nearest point of b, from the dense matrix: (n,)."""
+    return cdist(a, b).min(axis=1)
+
+
+@pytest.mark.parametrize("n, m", [(151, 90), (150, 90), (40, 41)])   # odd and even sizes: np.median averages two
+def test_median_chamfer_matches_dense_distances(n, m):
+    a, b = cloud(n, 14), 1.2 * cloud(m, 15) + 0.3
+    d = cdist(a, b)
+    expected = 0.5 * (np.median(d.min(axis=1)) + np.median(d.min(axis=0)))
+    assert metrics.median_chamfer(a, b) == pytest.approx(expected, rel=1e-12)
+    assert metrics.median_chamfer(a, a) == 0.0
+    assert metrics.shape_metrics(a, b)["median_nn"] == pytest.approx(expected, rel=1e-12)
+
+
+def runaway(real, fake, D):
+    """``fake`` with its last point, a duplicate of its first, moved to distance exactly D from ``real``:
+    right of the real point with the largest x, so no real point is nearer. Being a duplicate, the
+    moved point was nobody's only nearest neighbour, so the real-to-fake distances do not change."""
+    fake = fake.copy()
+    fake[-1] = fake[0]
+    moved = fake.copy()
+    moved[-1] = real[real[:, 0].argmax()] + [D, 0.0]
+    return fake, moved
+
+
+@pytest.mark.parametrize("D", [10.0, 1e3, 1e6])
+def test_one_runaway_moves_the_mean_chamfer_by_D_over_2n_and_the_median_by_at_most_one_rank(D):
+    real, fake = cloud(400, 16), cloud(301, 17)
+    before, after = runaway(real, fake, D)
+    n = len(fake)
+    # the moved point's own distance goes from d0 (that of its duplicate) to exactly D
+    d0 = brute_nearest(before[-1:], real)[0]
+    assert brute_nearest(after[-1:], real)[0] == pytest.approx(D, rel=1e-12)
+    np.testing.assert_array_equal(brute_nearest(real, before), brute_nearest(real, after))
+    # mean: + (D − d0)/n in the fake-to-real direction, half of it in the Chamfer distance
+    assert metrics.chamfer(real, after) - metrics.chamfer(real, before) == pytest.approx((D - d0) / (2 * n), rel=1e-9)
+    # median: one of the n fake-to-real distances changed, so its median lies between the neighbours
+    # in rank of the old median, whatever D; the real-to-fake median is unchanged
+    ranked = np.sort(brute_nearest(before, real))
+    k = n // 2                                               # n odd: the median is ranked[k]
+    moved_median = 2 * metrics.median_chamfer(real, after) - np.median(brute_nearest(real, after))
+    assert ranked[k - 1] - 1e-12 <= moved_median <= ranked[k + 1] + 1e-12
+    assert abs(metrics.median_chamfer(real, after) - metrics.median_chamfer(real, before)) <= (ranked[k + 1] - ranked[k - 1]) / 2
+    # and it does not depend on D: the runaway is the largest distance either way
+    assert metrics.median_chamfer(real, after) == metrics.median_chamfer(real, runaway(real, fake, 2 * D)[1])
+
+
+def brute_outside(real, fake, margin):
+    """Points of fake outside real's box widened by margin × extent per side, one point and one axis at a time."""
+    count = 0
+    for point in fake:
+        out = False
+        for axis in range(real.shape[1]):
+            low, high = min(real[:, axis]), max(real[:, axis])
+            pad = margin * (high - low)
+            out = out or point[axis] < low - pad or point[axis] > high + pad
+        count += out
+    return count
+
+
+def test_outside_range_on_a_hand_made_box():
+    # the data span [0, 8] × [0, 4]; a margin of 0.25 widens that to [−2, 10] × [−1, 5] (exact in binary)
+    real = np.array([[0.0, 0.0], [8.0, 4.0], [3.0, 1.0]])
+    fake = np.array([[4.0, 2.0],      # inside the data's own box
+                     [9.5, 4.5],      # inside the margin only
+                     [10.0, 5.0],     # on the widened box's corner: not outside
+                     [10.5, 2.0],     # right of it
+                     [4.0, -1.5],     # below it
+                     [-3.0, 6.0]])    # outside in both coordinates: counted once
+    assert metrics.outside_range(real, fake, margin=0.25) == 3 == brute_outside(real, fake, 0.25)
+    assert metrics.outside_range(real, fake, margin=0.0) == 5 == brute_outside(real, fake, 0.0)
+    # the default margin is metrics.RANGE_MARGIN: [−0.8, 8.8] × [−0.4, 4.4]
+    assert metrics.outside_range(real, fake) == brute_outside(real, fake, metrics.RANGE_MARGIN) == 5
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_outside_range_matches_brute_force_and_ignores_the_bulk(d):
+    rng = np.random.default_rng(18 + d)
+    real, fake = rng.uniform(-1, 1, (500, d)), 1.3 * rng.standard_normal((700, d))
+    assert metrics.outside_range(real, fake) == brute_outside(real, fake, metrics.RANGE_MARGIN)
+    assert metrics.outside_range(real, real, margin=0.0) == 0       # the data never leave their own box
+    fake[:5] += 1e6                                                 # five runaways count five, whatever their distance
+    assert metrics.outside_range(real, fake) == brute_outside(real, fake, metrics.RANGE_MARGIN)
+    assert metrics.outside_range(real, fake) == metrics.outside_range(real, fake[5:]) + 5
+
+
 @pytest.mark.parametrize("k", [1, 3, 7])
 def test_precision_recall_match_dense_computation(k):
     real, fake = cloud(300, 7), 1.3 * cloud(250, 8) + 0.4
@@ -100,14 +187,18 @@ def test_half_the_fakes_far_away_halves_precision():
 
 
 def test_shape_floor_is_positive_and_shrinks_like_root_n():
-    small = metrics.shape_floor("circle", 250, n_draws=8)
-    large = metrics.shape_floor("circle", 1000, n_draws=8)
-    assert all(mean > 0 and sd > 0 for mean, sd in large.values())
-    for key in ("precision", "recall"):          # k = 3 balls of real data cover most, not all, of a second draw
-        assert 0.9 < large[key][0] < 1 and 0.9 < small[key][0] < 1
-    assert large["chamfer"][0] < small["chamfer"][0]                     # nearest neighbours get nearer
-    assert 0.3 < large["sliced_w1"][0] / small["sliced_w1"][0] < 0.75      # about 1/2 for 4x the points
-    assert large == metrics.shape_floor("circle", 1000, n_draws=8)         # seeded
+    sizes = (250, 1000, 4000)
+    floors = {n: metrics.shape_floor("circle", n, n_draws=8) for n in sizes}
+    for floor in floors.values():
+        assert all(mean > 0 and sd > 0 for key, (mean, sd) in floor.items() if key != "outside")
+        assert floor["outside"] == (0.0, 0.0)        # a real draw lies inside the data's own range: floor 0
+        for key in ("precision", "recall"):          # k = 3 balls of real data cover most, not all, of a second draw
+            assert 0.9 < floor[key][0] < 1
+    # the distances fall as n^(-1/2): the fitted slope of log(floor) against log(n), over a 16-fold range
+    for key in ("sliced_w1", "chamfer", "median_nn"):
+        slope = np.polyfit(np.log(sizes), np.log([floors[n][key][0] for n in sizes]), 1)[0]
+        assert -0.6 < slope < -0.4, (key, slope)
+    assert floors[1000] == metrics.shape_floor("circle", 1000, n_draws=8)        # seeded
 
 
 def test_repeated_quality_sees_a_shifted_model():
@@ -145,9 +236,3 @@ def test_floor_ratio_interval_brackets_one_and_is_wider_for_sliced_w1():
         assert low < 1 < high
     width = {k: high - low for k, (low, high) in interval.items()}
     assert width["sliced_w1"] > 5 * width["chamfer"]
-
-
-def test_seed_verdict_names_the_better_setting_only_beyond_the_spread():
-    assert metrics.seed_verdict([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], ("A", "B")).startswith("A is better")
-    assert metrics.seed_verdict([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], ("A", "B"), lower_is_better=False).startswith("B is better")
-    assert "within the spread" in metrics.seed_verdict([1.0, 1.5, 0.5], [1.2, 1.7, 0.7], ("A", "B"))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import models, radial
+from helpers import data, models, radial
 
 
 def circle(n, radius=0.7, centre=(0.1, -0.2), jitter=0.0, seed=0):
@@ -35,8 +35,19 @@ def test_empty_bins_are_interpolated():
     assert sum(bool(torch.isclose(r[0], o).any()) for o in observed) == 5   # filled bins keep their value
 
 
-def test_jitter_estimate_recovers_sigma():
-    assert abs(radial.jitter_estimate(circle(4096, jitter=0.02, seed=1), K=64) / 0.02 - 1) < 0.15
+def test_jitter_estimate_recovers_sigma_on_a_circle():
+    # within 5 %; the test below shows that this does not carry over to stars
+    assert abs(radial.jitter_estimate(circle(4096, jitter=0.02, seed=1), K=64) / 0.02 - 1) < 0.05
+
+
+def test_jitter_estimate_overestimates_sigma_on_stars():
+    """On stars the distance is measured to the binned profile's polygon, not to the true outline,
+    and the estimate comes out high by well over the circle's 5 %: notebook 03 prints the same bias
+    on its training stars and therefore estimates σ from the fitted stars' residual instead
+    (``stars.jitter_from_residual``, tested in test_stars.py)."""
+    points = data.star_dataset(64, jitter=0.01, seed=7)[0]
+    ratio = radial.jitter_estimate(points, K=128) / 0.01
+    assert 1.1 < ratio < 1.3
 
 
 def test_rotate_and_reflect_is_a_symmetry():

@@ -1,8 +1,9 @@
 """What the set metrics can see: controls with known failures against the held-out test stars.
 
 Raw-coordinate Chamfer metrics are dominated by centre and size; on stars centred and scaled to
-unit RMS radius (``shape_only``) they see shape. Each assertion is a failure a metric must (or,
-for the raw metric, demonstrably does not) separate from fresh real stars.
+unit RMS radius (``shape_only``) they see shape. Each assertion compares a control's 1-NNA with that
+of fresh real stars: by how much a metric moves it, or that it moves it far less than the other
+metric does. (Notebook 03 prints the same table on 256 points per star.)
 """
 import numpy as np
 import pytest
@@ -30,9 +31,16 @@ def test_shape_metric_separates_shape_failures(power, failure, margin):
     assert power[failure, True] >= power["fresh real", True] + margin
 
 
-def test_raw_metric_is_nearly_blind_to_rings(power):
-    assert power["fuzzy rings", False] <= power["fresh real", False] + 0.2
-    assert power["fuzzy rings", True] >= power["fuzzy rings", False] + 0.25
+def test_unit_stars_separate_rings_by_a_far_wider_margin_than_raw_coordinates(power):
+    # rings of the right centre and size move the raw 1-NNA too, but far less than the unit-star one
+    raw_gap = power["fuzzy rings", False] - power["fresh real", False]
+    unit_gap = power["fuzzy rings", True] - power["fresh real", True]
+    assert raw_gap > 0.05 and unit_gap >= raw_gap + 0.25
+
+
+def test_raw_metric_separates_stars_of_one_arm_count(power):
+    # every star with 5 arms: the raw metric sees it too (notebook 03's table agrees)
+    assert power["all 5 arms", False] >= power["fresh real", False] + 0.2
 
 
 def test_raw_metric_sees_rotated_copies_but_shape_metric_does_not(power):
