@@ -116,8 +116,10 @@ def chamfer(a, b) -> float:
 def median_chamfer(a, b) -> float:
     """The robust twin of :func:`chamfer`: ``0.5 * (median_{x in a} min_{y in b} |x - y| + median_{y in b} min_{x in a} |y - x|)``.
 
-    ``a: (n, d)``, ``b: (m, d)``. Moving one point of a arbitrarily far changes the first median by
-    at most one rank and the second not at all, so a handful of runaways cannot decide a ranking.
+    ``a: (n, d)``, ``b: (m, d)``. Moving one point of ``a`` arbitrarily far moves the first median by
+    at most one rank; the second changes only where that point was some point's nearest neighbour,
+    and then to another point's distance, never to the far one. A handful of runaways cannot decide
+    a ranking, as they do the mean (:func:`chamfer`, which grows by D/(2n) per point at distance D).
     """
     return 0.5 * float(np.median(nearest_distances(a, b)) + np.median(nearest_distances(b, a)))
 

@@ -44,19 +44,20 @@ def scatter_points(ax, points, color=MODEL_COLOR, size=2, alpha=0.8, **kwargs):
 
 
 def outside(points, limit: float) -> str:
-    """"k of n outside, max |x| = …" for the points of ``points: (n, 2)`` beyond ±limit; "" if none."""
+    """"k of n beyond the axes (±limit), max |x| = …" for the points of ``points: (n, 2)`` beyond ±limit; "" if none."""
     points = np.asarray(points)
     far = np.abs(points).max(axis=1) > limit
     if not far.any():
         return ""
-    return f"{far.sum()} of {len(points)} outside, max |x| = {np.abs(points).max():.3g}"
+    return f"{far.sum()} of {len(points)} beyond the axes (±{limit:g}), max |x| = {np.abs(points).max():.3g}"
 
 
 def note_outside(ax, points, limit: float):
     """Write :func:`outside` in the panel's lower left, so fixed limits never hide points silently."""
     note = outside(points, limit)
     if note:
-        ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=7, color="C3", va="bottom")
+        ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=8, color="C3", va="bottom",
+                bbox=dict(facecolor="white", alpha=0.8, lw=0, pad=1))
 
 
 def points_panel(ax, points, real=None, limit: float = 1.6, title: str = ""):

@@ -52,6 +52,17 @@ def table_02_final() -> str:
                            "precision, raw", "precision of real data"], rows)
 
 
+def table_02_verdicts() -> str:
+    """Notebook 02: every seed verdict, its paired t-test and whether Holm rejects within its table."""
+    d = load("02_verdicts")
+    label = {"median_nn": "median NN / floor", "precision": "precision", "recall": "recall", "outside": "points outside"}
+    return markdown_table(["question", "shape", "arm or part", "metric", "gap (se)", "p", "verdict"],
+                          [[f, s, c, label[m], f"{g:+.3g} ({se:.2g})", f"{p:.2g}",
+                            f"significant at {float(d['level']):.0%} (Holm over {n})" if sig else "not significant"]
+                           for f, s, c, m, g, se, p, sig, n in zip(d["family"], d["shape"], d["comparison"], d["metric"], d["gap"],
+                                                                   d["se"], d["p"], d["significant"], d["family_size"])])
+
+
 def table_04_quality() -> str:
     """Notebook 04: every schedule (and the cosine fixes) at equal budget, seed 0."""
     d = load("04_quality")
@@ -104,7 +115,7 @@ def table_03_targets() -> str:
                                                            d["ours"], d["met"])])
 
 
-TABLES = {"01_x0": table_01_x0, "02_final": table_02_final, "04_quality": table_04_quality,
+TABLES = {"01_x0": table_01_x0, "02_final": table_02_final, "02_verdicts": table_02_verdicts, "04_quality": table_04_quality,
           "04_seeds": table_04_seeds, "04_prior": table_04_prior, "03_stars": table_03_stars,
           "03_targets": table_03_targets}
 

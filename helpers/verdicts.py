@@ -18,7 +18,7 @@ spreads, n = 3 and 5) and checks that each test's false-positive rate is the sta
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 LEVEL = 0.05
 
@@ -43,8 +43,8 @@ class Comparison:
         where = f"{self.test} t-test over n = {self.n} seeds, p = {self.p:.2g}"
         holm_note = f", Holm over {family} tests" if family > 1 else ""
         if significant:
-            return f"**{self.winner()} is better** (gap {abs(self.gap):.3g} ± {self.se:.2g}; {where}; significant at {level:.0%}{holm_note})"
-        return (f"not significant at n = {self.n} seeds (gap {abs(self.gap):.3g} ± {self.se:.2g} in favour of {self.winner()}; "
+            return f"**{self.winner()} is better** (gap {abs(self.gap):.3g}, se {self.se:.2g}; {where}; significant at {level:.0%}{holm_note})"
+        return (f"not significant at n = {self.n} seeds (gap {abs(self.gap):.3g}, se {self.se:.2g}, in favour of {self.winner()}; "
                 f"{where}; level {level:.0%}{holm_note})")
 
 
@@ -85,6 +85,27 @@ def holm(p_values, level: float = LEVEL) -> np.ndarray:
     reject = np.zeros(len(p), dtype=bool)
     reject[order] = np.cumprod(passes).astype(bool)
     return reject
+
+
+def detectable_effect(n: int, level: float = LEVEL, family: int = 1, power: float = 0.8) -> float:
+    """The paired t-test's minimum detectable effect: the true mean difference, in standard deviations of
+    the per-run differences, that ``n`` runs detect with probability ``power`` at the strictest Holm
+    level ``level / family``.
+
+    With d_i ~ N(δ, 1) the statistic is T = (Z + δ√n) / √(V/(n − 1)), Z ~ N(0, 1), V ~ χ²(n − 1), so
+    the two-sided power is E_V[Φ(δ√n − c√(V/(n−1))) + Φ(−δ√n − c√(V/(n−1)))] with c the critical t;
+    the expectation is a mean over 4000 evenly spaced quantiles of V. A "not significant" below this
+    size says little: the test could not have seen it.
+    """
+    if not (isinstance(n, int) and n >= 2):
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    t_crit = stats.t.ppf(1 - level / family / 2, n - 1)
+    scale = t_crit * np.sqrt(stats.chi2.ppf((np.arange(4000) + 0.5) / 4000, n - 1) / (n - 1))
+
+    def shortfall(delta):
+        shift = delta * np.sqrt(n)
+        return np.mean(stats.norm.cdf(shift - scale) + stats.norm.cdf(-shift - scale)) - power
+    return float(optimize.brentq(shortfall, 0.0, 1e3))
 
 
 def decide(comparisons: dict, level: float = LEVEL) -> dict:
