@@ -144,6 +144,24 @@ def reverse_mean(s: Schedule, out: torch.Tensor, x_t: torch.Tensor, t, predictio
     return posterior_mean(s, x_t, x0 if clip_x0 is None else x0.clamp(-clip_x0, clip_x0), t)
 
 
+def far_point_factor(s: Schedule, t: int, prediction: str = "eps", clip_x0: float | None = None) -> float:
+    """lim_{|x_t|→∞} |μ_t|/|x_t| of :func:`reverse_mean` for a network whose output is bounded.
+
+    With eq. 4, μ_t = c₀ x̂_0 + c₁ x_t (c₀ = √ᾱ_{t−1} β_t/(1 − ᾱ_t), c₁ = √α_t (1 − ᾱ_{t−1})/(1 − ᾱ_t)):
+
+    * ε̂ (eq. 8 corrected): μ_t = (x_t − β_t/√(1 − ᾱ_t) ε̂)/√α_t, so the factor is 1/√α_t;
+    * v̂: x̂_0 = √ᾱ_t x_t − √(1 − ᾱ_t) v̂, so it is c₁ + c₀√ᾱ_t = √α_t (1 − ᾱ_{t−1}α_t)/(1 − ᾱ_t) = √α_t;
+    * x̂_0 clipped (either target): x̂_0 stays bounded, so it is c₁.
+
+    Above 1 a far point grows at step t, below 1 it shrinks (notebook 04, "explained")."""
+    s.check_t(t)
+    check_choice("prediction", prediction, PREDICTIONS)
+    if clip_x0 is not None:
+        return s.posterior_coef_xt[t].item()
+    alpha = s.alpha[t].item()
+    return alpha ** 0.5 if prediction == "v" else (1 / alpha ** 0.5 if alpha > 0 else float("inf"))
+
+
 def run_reverse(kernel, x_T: torch.Tensor, T: int, generator=None, trajectory: bool = False):
     """Ancestral sampling x_{t−1} ~ N(mean, var), (mean, var) = kernel(x_t, t), t = T..1.
 
