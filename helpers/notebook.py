@@ -16,6 +16,7 @@ import argparse
 import ast
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -190,9 +191,35 @@ def execute(notebook: Path, output: Path, figures: Path, parameters: dict):
                 without_injected_parameters(notebook), None, parameters=parameters, cwd=str(notebook.parent),
                 kernel_name="python3", progress_bar=False, config=kernel_config(folder),
                 extra_arguments=KERNEL_ARGUMENTS, shutdown_kernel="immediate")
+        report_timings(nb, notebook, profile_of(notebook, parameters))
         nbformat.write(normalise(nb), folder / "notebook.ipynb")
         publish(folder / "notebook.ipynb", output)
         publish(staging, figures)
+
+
+def profile_of(notebook: Path, parameters: dict) -> str:
+    """The profile a run uses: the ``profile`` parameter given, else the notebook's default, else "default"."""
+    declared = papermill_parameters(notebook).get("profile")
+    return str(parameters.get("profile", ast.literal_eval(declared["default"]) if declared else "default"))
+
+
+def cell_durations(nb: nbformat.NotebookNode) -> list[tuple[int, float]]:
+    """[(cell index, seconds)] from papermill's per-cell metadata, in cell order."""
+    return [(i, float(cell.metadata.get("papermill", {}).get("duration") or 0.0)) for i, cell in enumerate(nb.cells)]
+
+
+def report_timings(nb: nbformat.NotebookNode, notebook: Path, profile) -> Path:
+    """Write ``build/timings/NAME-PROFILE.json`` (total and per-cell seconds of this run) and print
+    the total and the three slowest cells to stderr (wall-clock times never enter the notebook)."""
+    durations = cell_durations(nb)
+    record = {"notebook": notebook.name, "profile": profile, "total_s": round(sum(d for _, d in durations), 1),
+              "cells": [[i, round(d, 2)] for i, d in durations]}
+    path = BUILD / "timings" / f"{notebook.stem}-{profile}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    slowest = ", ".join(f"cell {i} {d:.0f} s" for i, d in sorted(durations, key=lambda x: -x[1])[:3])
+    print(f"{notebook.name} ({profile}): cells took {record['total_s']:.0f} s; slowest {slowest}", file=sys.stderr)
+    return path
 
 
 def digests(folder: Path, prefix: str) -> dict:

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import psutil
@@ -189,3 +190,24 @@ def test_sigterm_cleans_up_and_leaves_previous_outputs(tmp_path):
     _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive
     assert tree(tmp_path) == before
+
+
+def test_timings_record_papermill_durations_and_the_profile(tmp_path, monkeypatch, capsys):
+    """The timing file holds each cell's papermill duration, their sum and the profile, and names the slowest cell."""
+    import json
+    monkeypatch.setattr(notebook, "BUILD", tmp_path)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("a"), nbformat.v4.new_markdown_cell("b"),
+                                         nbformat.v4.new_code_cell("c")])
+    for cell, seconds in zip(nb.cells, (1.25, None, 30.0)):
+        cell.metadata["papermill"] = {"duration": seconds}
+    path = notebook.report_timings(nb, Path("07_example.ipynb"), "lab")
+    record = json.loads(path.read_text())
+    assert path == tmp_path / "timings" / "07_example-lab.json"
+    assert record["total_s"] == 31.2 and record["profile"] == "lab"     # 31.25 rounded to one decimal
+    assert record["cells"] == [[0, 1.25], [1, 0.0], [2, 30.0]]
+    assert "slowest cell 2 30 s" in capsys.readouterr().err
+
+
+def test_profile_of_prefers_the_given_parameter_then_the_default():
+    assert notebook.profile_of(FIRST, {"profile": "smoke"}) == "smoke"
+    assert notebook.profile_of(FIRST, {}) == ast.literal_eval(notebook.papermill_parameters(FIRST)["profile"]["default"]) == "report"
