@@ -19,9 +19,9 @@ from scipy.spatial import cKDTree
 
 from . import data
 
-METRICS = ("sliced_w1", "chamfer", "median_nn", "precision", "recall")
+METRICS = ("sliced_w1", "chamfer", "median_nn", "precision", "recall", "coverage")
 LABELS = {"sliced_w1": "sliced W1", "chamfer": "Chamfer", "median_nn": "median NN distance", "precision": "precision",
-          "recall": "recall", "outline": "distance to outline", "outside": "points outside the data's range"}
+          "recall": "recall", "coverage": "coverage", "outline": "distance to outline", "outside": "points outside the data's range"}
 RANGE_MARGIN = 0.1   # the data's range: its bounding box widened by this share of its extent on every side
 _CANDIDATES = 8   # lifted nearest neighbours re-checked exactly by inside_balls
 
@@ -171,12 +171,22 @@ def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
     return float(precision), float(recall)
 
 
+def coverage(real, fake, k: int = 3) -> float:
+    """Coverage (Naeem et al., 2020, eq. 4): the fraction of real points ``real: (n, d)`` whose own
+    k-nearest-neighbour ball (radius to the k-th nearest other real point) holds at least one fake
+    point of ``fake: (m, d)``. Unlike recall it is built from the real balls only, so blur cannot
+    raise it, and a missing part of the data lowers it."""
+    real, fake = _pair(real, fake, ("real", "fake"))
+    return float((cKDTree(fake).query(real, k=1)[0] <= knn_radii(real, k)).mean())
+
+
 def shape_metrics(real, fake, k: int = 3) -> dict[str, float]:
     """All single-shape metrics of ``fake: (m, d)`` against ``real: (n, d)``, keyed by :data:`METRICS`."""
     real, fake = _pair(real, fake, ("real", "fake"))
     precision, recall = precision_recall(real, fake, k)
     return {"sliced_w1": sliced_wasserstein(real, fake), "chamfer": chamfer(real, fake),
-            "median_nn": median_chamfer(real, fake), "precision": precision, "recall": recall}
+            "median_nn": median_chamfer(real, fake), "precision": precision, "recall": recall,
+            "coverage": coverage(real, fake, k)}
 
 
 # --- 1D Gaussian fit -----------------------------------------------------------------------

@@ -64,21 +64,36 @@ def table_02_verdicts() -> str:
 
 
 def table_04_quality() -> str:
-    """Notebook 04: every schedule (and the cosine fixes) at equal budget, seed 0."""
+    """Notebook 04: every schedule (and the cosine fixes) at equal budget, seed 0: the ranking statistic
+    (median NN / floor) with the outside count beside it, then the Chamfer ratio that runaways drive."""
     d = load("04_quality")
-    return markdown_table(["schedule", "shape", "Chamfer / floor", "precision", "sliced W1 / floor", "max abs(x)"],
-                          [[name, shape, f"{c:.2f}", f"{p:.3f}", f"{w:.2f}", f"{x:.3g}"]
-                           for name, shape, c, p, w, x in zip(d["schedule"], d["shape"], d["chamfer_ratio"],
-                                                               d["precision"], d["sliced_w1_ratio"], d["max_abs"])])
+    return markdown_table(["schedule", "shape", "median NN / floor", "precision", "outside (per set)", "Chamfer / floor",
+                           "sliced W1 / floor", "max abs(x)"],
+                          [[name, shape, f"{m:.2f}", f"{p:.3f}", f"{o:.1f}", f"{c:.2f}", f"{w:.2f}", f"{x:.3g}"]
+                           for name, shape, m, p, o, c, w, x in zip(d["schedule"], d["shape"], d["median_nn_ratio"], d["precision"],
+                                                                     d["outside"], d["chamfer_ratio"], d["sliced_w1_ratio"],
+                                                                     d["max_abs"])])
 
 
 def table_04_seeds() -> str:
-    """Notebook 04: Chamfer ratio over training seeds, mean ± sd, per schedule and shape."""
+    """Notebook 04: the ranking statistics over training seeds, mean ± sd, per schedule and shape."""
     d = load("04_seed_spread")
-    return markdown_table(["schedule", "shape", "epochs", "seeds", "Chamfer / floor, mean ± sd"],
-                          [[name, shape, int(e), int(n), f"{m:.2f} ± {s:.2f}"]
-                           for name, shape, e, n, m, s in zip(d["schedule"], d["shape"], d["epochs"], d["seeds"],
-                                                               d["chamfer_mean"], d["chamfer_sd"])])
+    return markdown_table(["schedule", "shape", "epochs", "seeds", "median NN / floor", "precision", "outside (per set)"],
+                          [[name, shape, int(e), int(n), f"{m:.2f} ± {ms:.2f}", f"{p:.3f} ± {ps:.3f}", f"{o:.2f}"]
+                           for name, shape, e, n, m, ms, p, ps, o in zip(d["schedule"], d["shape"], d["epochs"], d["seeds"],
+                                                                          d["median_nn_mean"], d["median_nn_sd"], d["precision_mean"],
+                                                                          d["precision_sd"], d["outside_mean"])])
+
+
+def table_04_verdicts() -> str:
+    """Notebook 04: every ranking verdict, its t-test over the seeds and whether Holm rejects within the family."""
+    d = load("04_verdicts")
+    label = {"median_nn": "median NN / floor", "precision": "precision"}
+    return markdown_table(["arm", "against", "shape", "epochs", "metric", "gap (se)", "p", "verdict"],
+                          [[a, b, s, int(e), label[m], f"{g:+.3g} ({se:.2g})", f"{p:.2g}",
+                            f"significant at {float(d['level']):.0%} ({t}, Holm over {int(d['family'])})" if sig else "not significant"]
+                           for a, b, s, e, m, t, g, se, p, sig in zip(d["arm"], d["reference"], d["shape"], d["epochs"], d["metric"],
+                                                                       d["test"], d["gap"], d["se"], d["p"], d["significant"])])
 
 
 def table_04_prior() -> str:
@@ -116,7 +131,7 @@ def table_03_targets() -> str:
 
 
 TABLES = {"01_x0": table_01_x0, "02_final": table_02_final, "02_verdicts": table_02_verdicts, "04_quality": table_04_quality,
-          "04_seeds": table_04_seeds, "04_prior": table_04_prior, "03_stars": table_03_stars,
+          "04_seeds": table_04_seeds, "04_verdicts": table_04_verdicts, "04_prior": table_04_prior, "03_stars": table_03_stars,
           "03_targets": table_03_targets}
 
 

@@ -2,18 +2,20 @@
 
 A verdict is a two-sample t-test at a stated level (two-sided), chosen by the design:
 
-* **paired** (:func:`compare` with ``paired=True``) when both values of a pair come from the same
-  training run (EMA against raw weights of one run; epoch 100 against epoch 300 of one run): the
+* **paired** (:func:`compare` with ``paired=True``) when both values of a pair share their luck: the same
+  training run (EMA against raw weights of one run; epoch 100 against epoch 300 of one run), or two
+  settings trained from the same seed and scored on the same sampling noise and reference sets: the
   test works on the per-run differences d_i = a_i − b_i, t = mean(d) / (sd(d)/√n), n − 1 degrees
   of freedom (Student 1908);
-* **Welch** (``paired=False``) when the two settings come from separate runs (two schedules):
+* **Welch** (``paired=False``) when the two settings come from independent runs:
   t = (mean a − mean b) / √(s_a²/n_a + s_b²/n_b) with Welch–Satterthwaite degrees of freedom
   (Welch 1947), which does not assume equal spreads.
 
 When one table issues m verdicts at once, :func:`holm` controls the family-wise error rate (the
 chance of at least one false "better" among the m) at the level by Holm's step-down procedure
 (Holm 1979). ``tests/test_verdicts.py`` simulates the null (equal means, equal and unequal
-spreads, n = 3 and 5) and checks that each test's false-positive rate is the stated level.
+spreads, n = 3 and 5) and checks that the paired test's false-positive rate is the stated level within
+Monte Carlo error and Welch's close to it (Welch's t is approximate at such small n).
 """
 from dataclasses import dataclass
 
@@ -106,6 +108,21 @@ def detectable_effect(n: int, level: float = LEVEL, family: int = 1, power: floa
         shift = delta * np.sqrt(n)
         return np.mean(stats.norm.cdf(shift - scale) + stats.norm.cdf(-shift - scale)) - power
     return float(optimize.brentq(shortfall, 0.0, 1e3))
+
+
+def power_sentence(comparisons: dict, level: float = LEVEL, power: float = 0.8) -> str:
+    """What a family of paired tests could see: :func:`detectable_effect` at its size and n, beside the
+    observed effects |mean d| / sd(d) = |gap| / (se·√n) (in the same units)."""
+    tests = list(comparisons.values())
+    if not tests or any(c.test != "paired" for c in tests):
+        raise ValueError("power_sentence needs a non-empty family of paired comparisons")
+    n = min(c.n for c in tests)
+    observed = [abs(c.gap) / (c.se * np.sqrt(c.n)) for c in tests if c.se > 0]
+    seen = (f"; the observed effects here range from {min(observed):.1f} to {max(observed):.1f} such standard deviations"
+            if observed else "")
+    return (f"*Power:* with n = {n} and Holm over {len(tests)} tests, a paired test detects a difference {power:.0%} of the time "
+            f"only when it is at least {detectable_effect(n, level, len(tests), power):.1f} standard deviations of the per-pair "
+            f"differences{seen}. A \"not significant\" for a smaller effect says the test could not see it, not that the two are equal.")
 
 
 def decide(comparisons: dict, level: float = LEVEL) -> dict:

@@ -20,8 +20,8 @@ def test_factor_is_the_ratio_of_the_mean_to_a_far_point_for_any_constant_output(
         for value in (0.0, 1.0, -7.0):
             out = torch.full_like(x, value)
             mean = D.reverse_mean(s, out, x, t, prediction, clip)
-            ratio = (mean.norm(dim=1) / x.norm(dim=1)).tolist()
-            assert ratio == pytest.approx([D.far_point_factor(s, t, prediction, clip)] * 2, rel=1e-6, abs=1e-6)   # the bounded term adds O(|out|/|x|)
+            ratio = (mean / x).flatten().tolist()       # component-wise, so a sign error (mean = -factor x) fails too
+            assert ratio == pytest.approx([D.far_point_factor(s, t, prediction, clip)] * 4, rel=1e-6, abs=1e-6)   # the bounded term adds O(|out|/|x|)
 
 
 @pytest.mark.parametrize("name", SCHEDULES)

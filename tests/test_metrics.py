@@ -236,3 +236,41 @@ def test_floor_ratio_interval_brackets_one_and_is_wider_for_sliced_w1():
         assert low < 1 < high
     width = {k: high - low for k, (low, high) in interval.items()}
     assert width["sliced_w1"] > 5 * width["chamfer"]
+
+
+def brute_coverage(real, fake, k):
+    """Coverage by dense distance matrices: real point i is covered iff some fake lies within its k-NN radius."""
+    d_rr = np.sqrt(((real[:, None] - real[None]) ** 2).sum(-1))
+    radius = np.sort(d_rr, axis=1)[:, k]                      # column 0 is the point itself
+    d_rf = np.sqrt(((real[:, None] - fake[None]) ** 2).sum(-1))
+    return float((d_rf.min(axis=1) <= radius).mean())
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_coverage_matches_dense_computation(k):
+    real, fake = cloud(300, 21), 1.2 * cloud(280, 22) + 0.3
+    assert metrics.coverage(real, fake, k) == pytest.approx(brute_coverage(real, fake, k))
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_coverage_of_a_second_real_draw_is_the_exchangeable_closed_form(k):
+    """Two iid draws of N points: real point i is uncovered iff its k nearest others are all real, which by
+    exchangeability has probability prod_j (N - 1 - j) / (2N - 1 - j), j < k (1 - 2^-k for large N)."""
+    n = 4000
+    rng = np.random.default_rng(30 + k)
+    real, fake = rng.uniform(size=(n, 2)), rng.uniform(size=(n, 2))
+    expected = 1 - np.prod([(n - 1 - j) / (2 * n - 1 - j) for j in range(k)])
+    assert metrics.coverage(real, fake, k) == pytest.approx(expected, abs=0.02)
+
+
+def test_coverage_falls_with_a_missing_part_while_blur_lifts_recall():
+    """A blurred ring lifts recall above real data's while coverage falls; removing a quarter of the blurred
+    ring lowers coverage further (recall is built from the fakes' own, wider balls)."""
+    real, second = metrics.fresh_shape("circle", 2000, 40), metrics.fresh_shape("circle", 2000, 41)
+    blurred = second + np.random.default_rng(42).normal(scale=0.03, size=second.shape)
+    cut = blurred[~((blurred[:, 0] > 0) & (blurred[:, 1] > 0))]            # the first quadrant removed
+    base = metrics.shape_metrics(real, second)
+    blur = metrics.shape_metrics(real, blurred)
+    missing = metrics.shape_metrics(real, cut)
+    assert blur["recall"] > base["recall"] and blur["coverage"] < base["coverage"]
+    assert missing["coverage"] < blur["coverage"] - 0.15                       # a quarter of the ring uncovered

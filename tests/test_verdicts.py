@@ -129,3 +129,15 @@ def test_detectable_effect_at_five_seeds_and_eight_tests_is_about_three_sds():
     assert verdicts.detectable_effect(5) < verdicts.detectable_effect(5, family=8)
     with pytest.raises(ValueError, match="n must be"):
         verdicts.detectable_effect(1)
+
+
+def test_power_sentence_reports_the_detectable_effect_and_the_observed_effects():
+    """Hand-computed: pairs with differences (1, 2, 3) have mean 2 and sd 1, an observed effect of 2.0 sd;
+    differences (0, 0.5, 1) give 0.5 / 0.5 = 1.0 sd. The detectable effect is the family's at n = 3."""
+    family = {"a": verdicts.compare([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], paired=True),
+              "b": verdicts.compare([0.0, 0.5, 1.0], [0.0, 0.0, 0.0], paired=True)}
+    text = verdicts.power_sentence(family)
+    assert f"at least {verdicts.detectable_effect(3, family=2):.1f} standard deviations" in text
+    assert "range from 1.0 to 2.0 such standard deviations" in text and "n = 3" in text and "Holm over 2 tests" in text
+    with pytest.raises(ValueError, match="paired"):
+        verdicts.power_sentence({"w": verdicts.compare([1.0, 2.0, 3.0], [0.0, 1.0, 0.5])})
