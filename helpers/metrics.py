@@ -238,9 +238,16 @@ def floor_ratio_interval(name: str, n: int, draws: int = 20, level: float = 0.9,
             for key in runs[0] if key != "outside"}   # real data has (almost) no point outside its own range
 
 
+def per_set_quality(name: str, draw, sets: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """:func:`shape_quality` of ``sets`` sample sets ``draw(k) -> (n, 2)``, k = 0..sets-1, set k scored
+    against real reference draw ``seed + 50 + k``: ``{metric: (sets,) array}``. Two samplers given the
+    same ``seed`` share their reference draws set by set, so their values pair by k."""
+    runs = [shape_quality(name, draw(k), seed + 50 + k) for k in range(_at_least(sets, 1, "sets"))]
+    return {key: np.array([r[key] for r in runs]) for key in runs[0]}
+
+
 def repeated_quality(name: str, draw, repeats: int = 5, seed: int = 0) -> dict[str, tuple[float, float]]:
-    """:func:`shape_quality` over ``repeats`` independent sample sets ``draw(k) -> (n, 2)``,
-    as ``{metric: (mean, sd)}``: the model's spread, comparable with :func:`shape_floor`."""
-    runs = [shape_quality(name, draw(k), seed + 50 + k) for k in range(_at_least(repeats, 2, "repeats"))]
-    return {key: (float(np.mean([r[key] for r in runs])), float(np.std([r[key] for r in runs], ddof=1)))
-            for key in runs[0]}
+    """:func:`per_set_quality` over ``repeats`` sample sets as ``{metric: (mean, sd)}``: the model's
+    spread, comparable with :func:`shape_floor`."""
+    runs = per_set_quality(name, draw, _at_least(repeats, 2, "repeats"), seed)
+    return {key: (float(values.mean()), float(values.std(ddof=1))) for key, values in runs.items()}

@@ -55,7 +55,7 @@ def table_02_final() -> str:
 def table_02_verdicts() -> str:
     """Notebook 02: every seed verdict, its paired t-test and whether Holm rejects within its table."""
     d = load("02_verdicts")
-    label = {"median_nn": "median NN / floor", "precision": "precision", "recall_gap": "recall: distance to the floor's", "outside": "points outside"}
+    label = {"median_nn": "median NN / floor", "precision": "precision", "coverage": "coverage", "outside": "points outside"}
     return markdown_table(["question", "shape", "comparison (gap = first − second)", "metric", "gap (se)", "p", "verdict"],
                           [[f, s, c, label[m], f"{g:+.3g} ({se:.2g})", f"{p:.2g}",
                             f"significant at {float(d['level']):.0%} (Holm over {n})" if sig else "not significant"]

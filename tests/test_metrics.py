@@ -274,3 +274,13 @@ def test_coverage_falls_with_a_missing_part_while_blur_lifts_recall():
     missing = metrics.shape_metrics(real, cut)
     assert blur["recall"] > base["recall"] and blur["coverage"] < base["coverage"]
     assert missing["coverage"] < blur["coverage"] - 0.15                       # a quarter of the ring uncovered
+
+
+def test_per_set_quality_scores_set_k_against_reference_draw_seed_plus_50_plus_k():
+    draw = lambda k: metrics.fresh_shape("circle", 300, 600 + k)      # noqa: E731
+    sets = metrics.per_set_quality("circle", draw, 3, seed=7)
+    for k in range(3):
+        by_hand = metrics.shape_quality("circle", draw(k), 7 + 50 + k)
+        assert {key: values[k] for key, values in sets.items()} == by_hand
+    summary = metrics.repeated_quality("circle", draw, 3, seed=7)
+    assert summary["coverage"] == pytest.approx((sets["coverage"].mean(), sets["coverage"].std(ddof=1)))
