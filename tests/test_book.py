@@ -59,7 +59,7 @@ def test_bibliography_holds_every_cited_work():
         ("Johansson", "2024"), ("Weng", "2021"), ("Ho", "2020"), ("Nichol", "2021"), ("Song", "2021"),
         ("Salimans", "2022"), ("Lin", "2024"), (r"Kynk{\"a}{\"a}nniemi", "2019"), ("Achlioptas", "2018"),
         ("Yang", "2019"), ("Luo", "2021"), ("Matejka", "2017"), ("Li", "2021"), ("Student", "1908"), ("Welch", "1947"),
-        ("Holm", "1979")}
+        ("Holm", "1979"), ("Naeem", "2020")}
     assert all({"url", "doi"} & set(e.fields) for key, e in entries.items() if key != "johansson2024report")
 
 
@@ -69,14 +69,14 @@ def test_glossary_defines_every_term_and_keeps_the_chamfer_distances_apart():
     assert headings == ["SNR and log-SNR", "Prediction target: epsilon, x0 or v", "Ancestral sampling", "DDIM",
                         "Data floor", "Chamfer distance, 2D shapes", "Median nearest-neighbour distance",
                         "Points outside the data's range", "Chamfer distance, stars", "Sliced Wasserstein-1",
-                        "Precision and recall", "MMD, COV and 1-NNA", "Paired and Welch t-tests", "Holm's correction",
+                        "Precision and recall", "Coverage", "MMD, COV and 1-NNA", "Paired and Welch t-tests", "Holm's correction",
                         "EMA", "Radial profile", "Spectral convolution"]
     assert "mean unsquared nearest-neighbour distance" in text and "summed mean squared nearest-neighbour" in text
     # the floor is a reference, not a bound: blurred sets score past it on MMD and recall
     assert "reference, not a bound" in text and "beat it" not in text
     # every statistic the verdicts use is defined, with the functions that compute it
     for name in ("helpers.verdicts.compare", "helpers.verdicts.holm", "helpers.metrics.median_chamfer",
-                 "helpers.metrics.outside_range", "family-wise error rate", "false-positive rate"):
+                 "helpers.metrics.outside_range", "helpers.metrics.coverage", "family-wise error rate", "false-positive rate"):
         assert name in text
 
 
