@@ -33,6 +33,7 @@ CIRCLE_SEED, SQUARE_SEED, DINO_SEED = 1, 2, 3
 STARS_TRAIN_SEED, STARS_TEST_SEED = 101, 102
 STAR_SPLITS = {"train": (1024, STARS_TRAIN_SEED), "test": (256, STARS_TEST_SEED)}
 STAR_PARAMS = ("arms", "r_outer", "inner_ratio", "rotation", "centre")
+STAR_CENTRE = 0.3   # star centres are uniform on the square [-STAR_CENTRE, STAR_CENTRE]^2
 SQUARE_CORNERS = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
 
 
@@ -198,7 +199,7 @@ def star_params(n_stars, rng) -> dict:
     r_outer = rng.uniform(0.6, 1.0, n_stars)
     inner_ratio = rng.uniform(0.35, 0.6, n_stars)
     rotation = rng.uniform(0.0, 1.0, n_stars) * (2 * np.pi / arms)
-    centre = rng.uniform(-0.3, 0.3, (n_stars, 2))
+    centre = rng.uniform(-STAR_CENTRE, STAR_CENTRE, (n_stars, 2))
     return dict(arms=arms, r_outer=r_outer, inner_ratio=inner_ratio, rotation=rotation,
                 centre=centre)
 

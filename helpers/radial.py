@@ -10,7 +10,6 @@ The geometry is shared with the star fitter and the data: angles, centre and pro
 :func:`~helpers.stars.radius_profile`, :func:`~helpers.stars.segment_distance`), and the walk
 along the outline is :func:`helpers.data.walk_polygon`.
 """
-import math
 
 import numpy as np
 import torch
@@ -111,19 +110,19 @@ def decode(centre, profile, n_points: int, jitter: float = 0.0, generator=None, 
 
 
 def rotate_and_reflect(x: torch.Tensor, generator=None) -> torch.Tensor:
-    """Random symmetry of a batch of standardised stars ``x: (B, 2 + K)`` = (centre, profile):
-    a rotation by a whole number of bins (circular shift of the profile, centre rotated alike)
-    and, for half of them, the reflection y → −y (profile read backwards: with bins centred at
-    θ_k = −π + (k + ½)·2π/K, −θ_k = θ_{K−1−k})."""
+    """Random symmetry of a batch of standardised stars ``x: (B, 2 + K)`` = (centre, profile): each
+    star turned about its own centre by a whole number of bins (circular shift of the profile) and,
+    for half of them, reflected (profile read backwards: with bins centred at
+    θ_k = −π + (k + ½)·2π/K, −θ_k = θ_{K−1−k}). The centre is left unchanged: the generator draws
+    the rotation uniformly and independently of the centre, so turning the star about its centre is
+    an exact symmetry of the data, while turning the centre too would spread the square of centres
+    (``data.STAR_CENTRE``) into a disc."""
     B, K = x.shape[0], x.shape[1] - 2
     shift = torch.randint(0, K, (B,), generator=generator)
     flip = torch.rand(B, generator=generator) < 0.5
     idx = (torch.arange(K)[None, :] - shift[:, None]) % K                    # read r rotated by shift bins,
     idx = torch.where(flip[:, None], (K - 1 - idx) % K, idx)                 # of the reflected profile
-    angle = shift.to(x.dtype) * (2 * math.pi / K)
-    cx, cy = x[:, 0], torch.where(flip, -x[:, 1], x[:, 1])
-    cx, cy = cx * angle.cos() - cy * angle.sin(), cx * angle.sin() + cy * angle.cos()
-    return torch.cat([torch.stack([cx, cy], 1), x[:, 2:].gather(1, idx)], dim=1)
+    return torch.cat([x[:, :2], x[:, 2:].gather(1, idx)], dim=1)
 
 
 def outline_distance(points, centre, profile, chunk: int = 8) -> np.ndarray:

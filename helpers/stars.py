@@ -28,6 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from scipy import stats
 
 from helpers import data
 
@@ -612,3 +613,13 @@ def power_controls(reference, n: int, seed: int = 0, n_points: int = 256) -> dic
             "arms 3-12": stars_with_arms(rng.integers(3, 13, n), 10_002 + seed, n_points),
             "all 5 arms": stars_with_arms(np.full(n, 5), 10_003 + seed, n_points),
             "rotated reference": rotated_about_centre(as_stars(reference, "reference")[:n], seed)}
+
+
+def centre_check(centre: np.ndarray, half_width: float) -> tuple[float, float, float]:
+    """Fitted star centres ``(m, 2)`` against the generator's law, uniform on the square
+    [−half_width, half_width]²: the share outside the square and the Kolmogorov–Smirnov p-value of
+    each coordinate against U(−half_width, half_width)."""
+    centre = np.asarray(centre, dtype=np.float64)
+    law = stats.uniform(-half_width, 2 * half_width).cdf
+    outside = float((np.abs(centre) > half_width).any(axis=1).mean())
+    return outside, float(stats.kstest(centre[:, 0], law).pvalue), float(stats.kstest(centre[:, 1], law).pvalue)

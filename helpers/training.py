@@ -7,6 +7,7 @@ own t ~ U{1..T} and every coordinate its own noise (report §2.2; for stars, a c
 """
 import copy
 import hashlib
+import inspect
 import json
 import sys
 import time
@@ -171,6 +172,15 @@ def cache_key(**config) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def describe(value):
+    """A setting as it enters :func:`cache_key`: a function by its name and a hash of its source, so
+    that editing an augmentation retrains instead of loading weights trained with the old one."""
+    if not callable(value):
+        return value
+    source = hashlib.sha256(inspect.getsource(value).encode()).hexdigest()[:12]
+    return f"{value.__module__}.{value.__qualname__}:{source}"
+
+
 def cached(name: str, config: dict, run, retrain: bool = False) -> TrainResult:
     """``run()`` once per ``config``; later calls load ``build/cache/<name>-<key>.pt``.
 
@@ -193,7 +203,7 @@ def train_cached(name: str, make_model, s: Schedule, data_: torch.Tensor, *, see
     every setting, the schedule and the data's checksum. Returns (CPU model in eval mode, result)."""
     config = dict(name=name, model=repr(make_model()), beta=s.beta.tolist(), seed=seed,
                   data=data.checksum(data_.numpy())["sha256"],
-                  **{k: getattr(v, "__name__", v) for k, v in train_kwargs.items() if k != "progress"})
+                  **{k: describe(v) for k, v in train_kwargs.items() if k != "progress"})
 
     def run():
         torch.manual_seed(seed)

@@ -50,23 +50,29 @@ def test_jitter_estimate_overestimates_sigma_on_stars():
     assert 1.1 < ratio < 1.3
 
 
-def test_rotate_and_reflect_is_a_symmetry():
-    """Every augmented row must be some circular shift (and maybe reversal) of its profile, with
-    the centre reflected and rotated by the same angle; found by brute force over all 2K maps."""
+def test_rotate_and_reflect_turns_each_star_about_its_own_centre():
+    """Every augmented row must be some circular shift (and maybe reversal) of its profile, found by
+    brute force over all 2K maps, with the centre unchanged; over many rows every shift and both
+    orientations occur."""
     K = 16
-    x = torch.randn(6, 2 + K, dtype=torch.float64)
+    x = torch.randn(400, 2 + K, dtype=torch.float64)
     y = radial.rotate_and_reflect(x, torch.Generator().manual_seed(0))
+    seen = set()
     for xi, yi in zip(x, y):
-        found = False
-        for flip in (False, True):
-            base = xi[2:].flip(0) if flip else xi[2:]                   # r(−θ_k) = r[K−1−k]
-            for shift in range(K):
-                if torch.allclose(base.roll(shift), yi[2:]):
-                    a = 2 * math.pi * shift / K
-                    cx, cy = xi[0].item(), (-xi[1] if flip else xi[1]).item()
-                    expect = [cx * math.cos(a) - cy * math.sin(a), cx * math.sin(a) + cy * math.cos(a)]
-                    found = found or np.allclose(yi[:2].numpy(), expect)
-        assert found
+        maps = [(flip, shift) for flip in (False, True) for shift in range(K)
+                if torch.allclose((xi[2:].flip(0) if flip else xi[2:]).roll(shift), yi[2:])]   # r(−θ_k) = r[K−1−k]
+        assert len(maps) == 1 and torch.equal(yi[:2], xi[:2])
+        seen.add(maps[0])
+    assert len(seen) == 2 * K
+
+
+def test_the_augmentation_keeps_star_centres_in_their_square():
+    """The data's centres are uniform on a square; after augmentation they still are (the old rotation of the
+    centre put a share of them outside, into a disc)."""
+    params = data.star_params(2000, np.random.default_rng(3))
+    x = torch.cat([torch.as_tensor(params["centre"]), torch.ones(2000, 8, dtype=torch.float64)], 1)
+    y = radial.rotate_and_reflect(x, torch.Generator().manual_seed(1))
+    assert (y[:, :2].abs() <= data.STAR_CENTRE).all()
 
 
 def test_profile_denoiser_is_rotation_equivariant_for_centred_stars():

@@ -235,3 +235,18 @@ def test_parameter_summary():
 def test_bad_inputs_raise_naming_the_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_centre_check_sees_centres_turned_into_a_disc():
+    """Uniform centres pass; the same centres turned by 45° leave the square with probability
+    1 − 2(√2 − 1) = 0.1716 (the square and its 45° turn overlap in a regular octagon of area 8(√2 − 1)a²)."""
+    rng = np.random.default_rng(5)
+    centre = rng.uniform(-0.3, 0.3, (20000, 2))
+    share, p_x, p_y = stars.centre_check(centre, 0.3)
+    assert share == 0 and min(p_x, p_y) > 1e-3
+    c, s = np.cos(np.pi / 4), np.sin(np.pi / 4)
+    turned = centre @ np.array([[c, s], [-s, c]])
+    share, p_x, p_y = stars.centre_check(turned, 0.3)
+    expected = 1 - 2 * (np.sqrt(2) - 1)
+    assert abs(share - expected) < 4 * np.sqrt(expected * (1 - expected) / 20000)
+    assert max(p_x, p_y) < 1e-10

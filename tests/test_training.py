@@ -91,3 +91,26 @@ def test_ema_run_keeps_the_raw_weights_of_the_same_run():
         assert all(torch.equal(with_ema.raw_snapshots[epoch][k], without.snapshots[epoch][k]) for k in without.snapshots[epoch])
         assert not all(torch.equal(with_ema.snapshots[epoch][k], without.snapshots[epoch][k]) for k in without.snapshots[epoch])
     assert without.raw_snapshots == {}
+
+
+def _load_augment(path, body):
+    """Write module ``aug`` with ``def augment`` returning ``body`` at ``path`` and import it afresh."""
+    import importlib.util
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(f"def augment(x, generator=None):\n    return {body}\n")
+    spec = importlib.util.spec_from_file_location("aug", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.augment
+
+
+def test_the_cache_key_changes_when_an_augmentation_is_edited(tmp_path):
+    """The same module and function name with an edited body (two copies of ``aug.py``: the source cache
+    of one process keeps a file's first text): the setting, and so the key, changes."""
+    before = _load_augment(tmp_path / "v1" / "aug.py", "x")
+    after = _load_augment(tmp_path / "v2" / "aug.py", "-x")
+    assert before.__qualname__ == after.__qualname__
+    assert training.describe(before) != training.describe(after)
+    assert training.cache_key(augment=training.describe(before)) != training.cache_key(augment=training.describe(after))
+    assert training.describe(before) == training.describe(_load_augment(tmp_path / "v3" / "aug.py", "x"))
+    assert training.describe(3) == 3
