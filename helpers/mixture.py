@@ -97,7 +97,8 @@ def exact_reverse_kernel(s: Schedule, mix: Mixture, generator=None):
     kernels = [gaussian.exact_reverse_kernel(s, m, p) for m, p in zip(mix.means, mix.sds)]
 
     def kernel(x_t, t):
-        k = torch.multinomial(responsibilities(s, mix, x_t, t), 1, generator=generator)[:, 0]
+        u = torch.rand(len(x_t), 1, generator=generator, dtype=x_t.dtype)
+        k = (u > responsibilities(s, mix, x_t, t).cumsum(1)).sum(1).clamp_max(len(kernels) - 1)
         parts = [kern(x_t, t) for kern in kernels]
         means = torch.stack([mean for mean, _ in parts], dim=1)
         variances = torch.tensor([var for _, var in parts], dtype=x_t.dtype)
