@@ -218,3 +218,101 @@ def test_feedback_reads_as_one_line():
 def test_check_rejects_a_wrong_schedule_argument():
     with pytest.raises(ValueError, match="sched must be a helpers.schedules.Schedule"):
         ex.check_forward_jump(ch01.forward_jump, 50)
+
+
+# --- the slips of the teach-first and classroom reviews: each wrong answer and the message it must produce ---
+
+
+def fresh_noise_jump(s, x0, t, eps):
+    """Eq. 2 with noise of its own: the right distribution, not the given ε."""
+    ab = s.alpha_bar[t]
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * torch.randn(x0.shape, dtype=x0.dtype)
+
+
+def test_forward_jump_names_fresh_noise_and_a_sign_flip():
+    assert "fresh random numbers; use the eps passed in" in hint(ex.check_forward_jump, fresh_noise_jump, SCHED_01)
+    minus = lambda s, x0, t, eps: s.alpha_bar[t].sqrt() * x0 - (1 - s.alpha_bar[t]).sqrt() * eps
+    assert "minus sign" in hint(ex.check_forward_jump, minus, SCHED_01)
+    # a wrong answer whose statistics match must not read like a pass
+    assert hint(ex.check_forward_jump, lambda s, x0, t, eps: x0 + eps, SCHED_01).startswith("at t = 1 your x_t differs from eq. 2")
+
+
+def test_eps_loss_names_index_one_t_sign_and_fresh_noise():
+    def loss(ab_of, sign=1.0, t_model=lambda t: t):
+        def eps_loss(model, s, x0, t, eps):
+            ab = ab_of(s, t).reshape(-1, 1) if torch.as_tensor(ab_of(s, t)).dim() else ab_of(s, t)
+            return ((model(ab.sqrt() * x0 + sign * (1 - ab).sqrt() * eps, t_model(t)) - eps) ** 2).mean()
+        return eps_loss
+    assert "index t − 1" in hint(ex.check_eps_loss, loss(lambda s, t: s.alpha_bar[t - 1]), SCHED_02)
+    assert "first point's t for every point" in hint(ex.check_eps_loss, loss(lambda s, t: s.alpha_bar[t[0]]), SCHED_02)
+    assert "one t (" in hint(ex.check_eps_loss, loss(lambda s, t: s.alpha_bar[t], t_model=lambda t: t[0].expand(len(t))), SCHED_02)
+    assert "minus sign" in hint(ex.check_eps_loss, loss(lambda s, t: s.alpha_bar[t], sign=-1.0), SCHED_02)
+    fresh = lambda m, s, x0, t, eps: ch02.eps_loss(m, s, x0, t, torch.randn(eps.shape, dtype=eps.dtype))
+    assert "fresh random numbers" in hint(ex.check_eps_loss, fresh, SCHED_02)
+
+
+def test_ancestral_step_names_variance_for_std_sign_index_and_fresh_noise():
+    def step(sign=-1.0, ab_index=lambda t: t, scale=lambda v: v.sqrt()):
+        def ancestral_step(s, x_t, t, eps_hat, z):
+            mean = (x_t + sign * s.beta[t] / (1 - s.alpha_bar[ab_index(t)]).sqrt() * eps_hat) / s.alpha[t].sqrt()
+            return mean + scale(s.posterior_variance[t]) * z
+        return ancestral_step
+    assert "by the variance β̃_t" in hint(ex.check_ancestral_step, step(scale=lambda v: v), SCHED_02)
+    assert "predicted noise is added" in hint(ex.check_ancestral_step, step(sign=1.0), SCHED_02)
+    assert "index t − 1" in hint(ex.check_ancestral_step, step(ab_index=lambda t: t - 1), SCHED_02)
+    fresh = lambda s, x_t, t, eps_hat, z: ch02.ancestral_step(s, x_t, t, eps_hat, torch.randn(z.shape, dtype=z.dtype))
+    assert "use the z passed in" in hint(ex.check_ancestral_step, fresh, SCHED_02)
+
+
+def test_ancestral_step_says_why_beta_t_is_not_asked_for():
+    beta = lambda s, x_t, t, eps_hat, z: ch02.ancestral_step(s, x_t, t, eps_hat, 0 * z) + (t > 1) * s.beta[t].sqrt() * z
+    message = hint(ex.check_ancestral_step, beta, SCHED_02)
+    assert "a valid sampler too" in message and "notebooks 02–04 sample with" in message
+
+
+def smoothed(profile, keep=15):
+    spectrum = np.fft.rfft(profile)
+    spectrum[keep:] = 0
+    return np.fft.irfft(spectrum, n=len(profile))
+
+
+def test_count_arms_names_the_mirror_peak():
+    def full_fft(profile):       # the upper half of a real signal's FFT mirrors the lower
+        spectrum, K = np.abs(np.fft.fft(profile - profile.mean())), len(profile)
+        return int(K // 2 + spectrum[K // 2:].argmax())
+    message = hint(ex.check_count_arms, full_fft)
+    assert "mirrored" in message and "125 for 3 arms" in message
+
+
+def test_count_arms_names_inner_corners_and_bumps_not_jitter():
+    def smoothed_peaks(profile):     # smoothed, circular, but every local maximum counts
+        p = smoothed(profile)
+        return int(np.sum((p > np.roll(p, 1)) & (p > np.roll(p, -1))))
+    message = hint(ex.check_count_arms, smoothed_peaks)
+    assert "inner corner can be a small local maximum" in message and "minimum prominence" in message
+    assert "smooth the profile first" not in message and "cut in two" not in message
+
+
+def test_count_arms_names_a_tip_cut_by_the_ends_only_where_there_is_one():
+    def linear_peaks(profile):       # peaks above the mean, but the ends are never compared with each other
+        p = smoothed(profile)
+        inner = p[1:-1]
+        return int(np.sum((inner > p[:-2]) & (inner > p[2:]) & (inner > p.mean())))
+    message = hint(ex.check_count_arms, linear_peaks)
+    assert message.startswith("wrong on 1 of 23") and "tip cut in two by the ends" in message
+    profiles, truth = ex.star_profiles()
+    miscounted = np.array([linear_peaks(p) for p in profiles]) != truth
+    assert ex.tip_at_ends(profiles[miscounted], truth[miscounted]).all()
+    assert not ex.tip_at_ends(profiles, truth).all()       # the test can tell: most stars have no tip there
+
+
+def test_steps_to_noise_prints_enough_digits_near_the_threshold():
+    message = hint(ex.check_steps_to_noise, 910)
+    assert "0.01002 > 0.01" in message and "0.0100 >" not in message
+
+
+def test_matching_constant_beta_takes_four_significant_figures():
+    assert ex.check_matching_constant_beta(0.01007)          # 0.010067 to four significant figures
+    assert ex.check_matching_constant_beta(0.0100668)
+    assert "four significant figures" in hint(ex.check_matching_constant_beta, 0.0101)
+    assert "first order" in hint(ex.check_matching_constant_beta, 0.01005)
