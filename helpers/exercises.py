@@ -495,3 +495,37 @@ def check_matching_constant_beta(constant_beta, T: int = 200, beta_1: float = 1e
         raise Wrong(f"β must lie in (0, 1), got {answer:g}")
     raise Wrong(f"(1 − β)^{T} = {(1 - answer) ** T:.5f} for your β, but the linear schedule ends at ᾱ_T = {target:.5f} "
                 f"(four significant figures of β are asked)")
+
+
+# --- explore: predict, change one thing, measure (one per notebook) -----------------------------
+
+
+def side_of(value: float, reference: float, se: float, z: float = 3.0) -> str:
+    """"above" or "below" ``reference`` when ``value`` is more than z standard errors away, else "the same"."""
+    if abs(value - reference) <= z * se:
+        return "the same"
+    return "above" if value > reference else "below"
+
+
+def nearest(value: float, references: dict, se: float, z: float = 2.0) -> str:
+    """The label of the reference {label: number} nearest to ``value``, or "too close to call" when the two
+    nearest are within z standard errors of being equally near."""
+    ranked = sorted(references, key=lambda label: abs(value - references[label]))
+    if len(ranked) > 1 and abs(abs(value - references[ranked[1]]) - abs(value - references[ranked[0]])) <= z * se:
+        return "too close to call"
+    return ranked[0]
+
+
+@exercise
+def check_prediction(prediction, options, truth: str, evidence: str, name: str = "prediction"):
+    """An explore exercise: ``prediction`` must be one of ``options``; it is compared with ``truth``, the
+    label the measurement gave (:func:`side_of`, :func:`nearest`), and the ``evidence`` is shown either way."""
+    if prediction is None:
+        raise NotAttempted(f"{name} is None; set it to one of {list(options)} before you run the cell")
+    if prediction not in options:
+        raise Wrong(f"{name} must be one of {list(options)}, got {prediction!r}")
+    if truth not in options:
+        return f"the measurement cannot decide at this size ({truth}); {evidence}"
+    if prediction != truth:
+        raise Wrong(f"you predicted {prediction!r}, the measurement says {truth!r}: {evidence}")
+    return f"{truth}, as you predicted: {evidence}"

@@ -238,6 +238,27 @@ def floor_ratio_interval(name: str, n: int, draws: int = 20, level: float = 0.9,
             for key in runs[0] if key != "outside"}   # real data has (almost) no point outside its own range
 
 
+def memorisation_ratio(name: str, fake, seed: int = 0) -> float:
+    """Does ``fake: (n, 2)`` sit closer to the training points than new data does?
+
+    median_{x in fake} min_{y in train} |x − y|, divided by the same for a fresh real draw of n points.
+    About 1 for a generator that has not seen the training points (:func:`memorisation_interval`
+    gives the spread); well below 1 for copies of them; above 1 when the samples are blurred off
+    the data, which this ratio does not tell apart from anything else.
+    """
+    fake, train = _points(fake, "fake"), data.load_shape(name)
+    fresh = fresh_shape(name, len(fake), 700 + seed)
+    return float(np.median(nearest_distances(fake, train)) / np.median(nearest_distances(fresh, train)))
+
+
+def memorisation_interval(name: str, n: int, draws: int = 20, level: float = 0.9, seed: int = 0) -> tuple[float, float]:
+    """The central ``level`` interval of :func:`memorisation_ratio` when the samples are themselves
+    fresh real draws of n points: where a generator that does not copy lands at this size."""
+    ratios = [memorisation_ratio(name, fresh_shape(name, n, 800 + seed + k), seed + k) for k in range(draws)]
+    tail = (1 - level) / 2
+    return tuple(float(q) for q in np.quantile(ratios, [tail, 1 - tail]))
+
+
 def per_set_quality(name: str, draw, sets: int, seed: int = 0) -> dict[str, np.ndarray]:
     """:func:`shape_quality` of ``sets`` sample sets ``draw(k) -> (n, 2)``, k = 0..sets-1, set k scored
     against real reference draw ``seed + 50 + k``: ``{metric: (sets,) array}``. Two samplers given the

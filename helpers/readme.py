@@ -63,6 +63,15 @@ def table_02_verdicts() -> str:
                                                                    d["se"], d["p"], d["significant"], d["family_size"])])
 
 
+def table_02_memorisation() -> str:
+    """Notebook 02: distance to the nearest training point over a fresh draw's, for the memoriser and every trained model."""
+    d = load("02_memorisation")
+    return markdown_table(["shape", "sampler", "epoch", "runs", "memorisation ratio (mean; range)", "fresh real draws, 90 %"],
+                          [[s, k, e, int(n), f"{mean:.2f}" + (f" ({low:.2f}–{high:.2f})" if n > 1 else ""), f"{a:.2f}–{b:.2f}"]
+                           for s, k, e, n, low, mean, high, (a, b) in zip(d["shape"], d["sampler"], d["epoch"], d["runs"],
+                                                                          d["ratio_min"], d["ratio_mean"], d["ratio_max"], d["interval"])])
+
+
 def table_04_quality() -> str:
     """Notebook 04: every schedule (and the cosine fixes) at equal budget, seed 0: the ranking statistic
     (median NN / floor) with the outside count beside it, then the Chamfer ratio that runaways drive."""
@@ -130,7 +139,7 @@ def table_03_targets() -> str:
                                                            d["ours"], d["met"])])
 
 
-TABLES = {"01_x0": table_01_x0, "02_final": table_02_final, "02_verdicts": table_02_verdicts, "04_quality": table_04_quality,
+TABLES = {"01_x0": table_01_x0, "02_final": table_02_final, "02_verdicts": table_02_verdicts, "02_memorisation": table_02_memorisation, "04_quality": table_04_quality,
           "04_seeds": table_04_seeds, "04_verdicts": table_04_verdicts, "04_prior": table_04_prior, "03_stars": table_03_stars,
           "03_targets": table_03_targets}
 

@@ -1,6 +1,7 @@
 """The book's pieces without building it: the link checker, MathJax from its package, the root page,
 the bibliography, the glossary and the table of contents. (The built site is tested in a browser by
 tests/browser/test_site.py, after `make book`.)"""
+import json
 import re
 
 import pytest
@@ -83,5 +84,21 @@ def test_glossary_defines_every_term_and_keeps_the_chamfer_distances_apart():
 
 def test_table_of_contents_lists_every_notebook_and_page():
     index = (book.BOOK_DIR / "index.md").read_text()
-    entries = re.findall(r"^\.\./notebooks/(\S+)$|^(solutions|glossary|references)$", index, flags=re.M)
-    assert [a or b for a, b in entries] == [nb.stem for nb in NOTEBOOKS] + ["solutions", "glossary", "references"]
+    entries = re.findall(r"^\.\./notebooks/(\S+)$|^(report|solutions|glossary|references)$", index, flags=re.M)
+    assert [a or b for a, b in entries] == [nb.stem for nb in NOTEBOOKS] + ["report", "solutions", "glossary", "references"]
+
+
+def test_report_in_brief_gives_every_equation_and_figure_the_notebooks_cite():
+    page = (book.BOOK_DIR / "report.md").read_text()
+    rows = re.findall(r"^\| (\d+|—) \|", page, flags=re.M)
+    assert rows == ["1", "2", "3", "4", "5", "6", "7", "—", "8"]
+    for figure in range(1, 10):
+        assert f"| Fig. {figure} |" in page
+    for name in re.findall(r"`(0\d_\w+\.png)`", page):
+        assert (book.BOOK_DIR.parent / "figures" / name).exists(), name
+    cited = set()
+    for nb in NOTEBOOKS:
+        text = nb.read_text()
+        cited |= {int(n) for n in re.findall(r"eqs? (\d)\b", text)} | {int(n) for n in re.findall(r"Fig(?:ure)?s?\.? (\d)\b", text)}
+        assert "../book/report.md" in "".join(json.loads(text)["cells"][0]["source"]), nb.name
+    assert cited <= set(range(1, 10)), cited

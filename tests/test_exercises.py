@@ -316,3 +316,20 @@ def test_matching_constant_beta_takes_four_significant_figures():
     assert ex.check_matching_constant_beta(0.0100668)
     assert "four significant figures" in hint(ex.check_matching_constant_beta, 0.0101)
     assert "first order" in hint(ex.check_matching_constant_beta, 0.01005)
+
+
+def test_side_of_and_nearest_decide_only_beyond_the_noise():
+    assert ex.side_of(0.52, 0.5, 0.001) == "above" and ex.side_of(0.44, 0.5, 0.001) == "below"
+    assert ex.side_of(0.502, 0.5, 0.001) == "the same"            # 2 se: within 3
+    refs = {"epoch 100": 1.30, "epoch 300": 1.10}
+    assert ex.nearest(1.12, refs, 0.01) == "epoch 300" and ex.nearest(1.28, refs, 0.01) == "epoch 100"
+    assert ex.nearest(1.20, refs, 0.01) == "too close to call"
+
+
+def test_check_prediction_feedback():
+    options = ("above", "below", "the same")
+    assert ex.check_prediction(None, options, "above", "x").status == "not attempted"
+    assert "must be one of" in hint(ex.check_prediction, "higher", options, "above", "x")
+    assert "you predicted 'below', the measurement says 'above': std 0.517" in hint(ex.check_prediction, "below", options, "above", "std 0.517")
+    assert ex.check_prediction("above", options, "above", "std 0.517")
+    assert "cannot decide" in repr(ex.check_prediction("epoch 300", ("epoch 100", "epoch 300"), "too close to call", "x"))

@@ -284,3 +284,18 @@ def test_per_set_quality_scores_set_k_against_reference_draw_seed_plus_50_plus_k
         assert {key: values[k] for key, values in sets.items()} == by_hand
     summary = metrics.repeated_quality("circle", draw, 3, seed=7)
     assert summary["coverage"] == pytest.approx((sets["coverage"].mean(), sets["coverage"].std(ddof=1)))
+
+
+def test_memorisation_ratio_is_zero_for_copies_below_one_for_near_copies_and_one_for_new_data():
+    from helpers import data
+    train = data.load_shape("circle")
+    assert metrics.memorisation_ratio("circle", train[:500]) == 0.0                # exact copies: distance 0
+    fresh = metrics.fresh_shape("circle", 1000, 5)
+    ratio = metrics.memorisation_ratio("circle", fresh)
+    low, high = metrics.memorisation_interval("circle", 1000, draws=20)
+    assert low < 1 < high and low <= ratio <= high
+    # the ratio by brute force: median nearest distance to the training set, over a fresh draw's (seed 700)
+    near = lambda x: np.median(cdist(x, train).min(axis=1))      # noqa: E731
+    assert ratio == pytest.approx(near(fresh) / near(metrics.fresh_shape("circle", 1000, 700)), rel=1e-9)
+    jittered = train[:1000] + np.random.default_rng(0).normal(0, 0.002, (1000, 2))   # copies moved by a tenth of the jitter
+    assert metrics.memorisation_ratio("circle", jittered) < low / 2

@@ -1,8 +1,8 @@
 """The built book in a real browser: headless Chromium opens every page over a loopback server.
 
 Each page must have its title, every image must decode (natural width > 0), MathJax must have
-typeset every display equation without a TeX error, the console must stay free of errors, and no
-request may leave the site (it renders offline).
+typeset every display equation without a TeX error, no code cell may be wider than the text column
+at 1280 px, the console must stay free of errors, and no request may leave the site (it renders offline).
 Run after ``make book`` (``make test`` does both); skipped when the site or Chromium is missing.
 The front page and a notebook page are also saved as 1280×800 screenshots in build/book/.
 """
@@ -41,6 +41,9 @@ PAGE_REPORT = """(async () => {
     untypeset: displays.filter(d => !d.querySelector('mjx-container[display="true"]'))
                       .map(d => d.textContent.trim().slice(0, 80)),
     tex_errors: [...document.querySelectorAll("mjx-merror")].map(e => e.textContent.slice(0, 80)),
+    code_blocks: document.querySelectorAll("div.cell_input pre").length,
+    wide_code: [...document.querySelectorAll("div.cell_input pre")]
+                 .filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.textContent.slice(0, 60)),
   };
 })()"""
 
@@ -92,6 +95,7 @@ def test_page(browser, site_url, summary, page):
     assert not broken, f"{page}: {len(broken)} image(s) did not decode: {broken}"
     assert not report["untypeset"], f"{page}: display maths not typeset by MathJax: {report['untypeset']}"
     assert not report["tex_errors"], f"{page}: MathJax TeX errors: {report['tex_errors']}"
+    assert not report["wide_code"], f"{page}: code wider than the text column at 1280 px: {report['wide_code']}"
     assert not browser.errors(), f"{page}: console errors: {browser.errors()}"
     offsite = [url for url in browser.requests() if not url.startswith((site_url, "data:", "blob:"))]
     assert not offsite, f"{page}: requests beyond the site (it must work offline): {offsite}"
@@ -101,6 +105,7 @@ def test_page(browser, site_url, summary, page):
     summary["pages"] += 1
     summary["images"] += len(report["images"])
     summary["display_equations"] += report["displays"]
+    summary["code_blocks"] = summary.get("code_blocks", 0) + report["code_blocks"]
 
 
 def test_root_leads_to_front_page(browser, site_url):
@@ -116,6 +121,6 @@ def test_root_leads_to_front_page(browser, site_url):
 
 
 def test_notebooks_and_front_page_are_in_the_site():
-    expected = {"book/index.html", "book/glossary.html", "book/references.html", "book/solutions.html",
+    expected = {"book/index.html", "book/glossary.html", "book/references.html", "book/solutions.html", "book/report.html",
                 *(f"notebooks/{nb.stem}.html" for nb in (book.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
     assert expected <= set(PAGES), f"missing pages: {sorted(expected - set(PAGES))}"
