@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -141,6 +142,19 @@ class EMA:
 
     def state_dict(self):
         return self.shadow.state_dict()
+
+
+def ema_window(decay: float, steps: int) -> tuple[float, float]:
+    """(d_k at the last step, mean age in steps of the averaged weights) after ``steps`` updates of :class:`EMA`.
+
+    The average gives θ_j the weight (1 − d_j) ∏_{i>j} d_i; its mean age is Σ_j w_j (steps − j) / Σ_j w_j. Past the
+    warm-up it tends to d/(1 − d); within it, to about steps/10.
+    """
+    k = np.arange(1, steps + 1)
+    d = np.minimum(decay, (1 + k) / (10 + k))
+    after = np.append(np.cumprod(d[::-1])[::-1][1:], 1.0)            # ∏_{i>j} d_i
+    weights = (1 - d) * after
+    return float(d[-1]), float((weights * (steps - k)).sum() / weights.sum())
 
 
 def _subsample(items: torch.Tensor, points_per_item: int | None, generator) -> torch.Tensor:

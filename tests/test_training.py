@@ -114,3 +114,42 @@ def test_the_cache_key_changes_when_an_augmentation_is_edited(tmp_path):
     assert training.cache_key(augment=training.describe(before)) != training.cache_key(augment=training.describe(after))
     assert training.describe(before) == training.describe(_load_augment(tmp_path / "v3" / "aug.py", "x"))
     assert training.describe(3) == 3
+
+
+def test_ema_is_the_hand_computed_weighted_average_past_its_warm_up():
+    """θ̄_k = d_k θ̄_{k−1} + (1 − d_k) θ_k with d_k = min(d, (1 + k)/(10 + k)), checked against the explicit
+    weights w_j = (1 − d_j) ∏_{i>j} d_i (and w_0 = ∏ d_i on the initial weights) over 400 steps with d = 0.98,
+    which the warm-up reaches at k = (10d − 1)/(1 − d) = 440 — so also a run that ends before it, then one past it."""
+    from helpers.training import EMA
+    for steps, decay in ((400, 0.98), (600, 0.98)):
+        model = torch.nn.Linear(1, 1, bias=False)
+        thetas = torch.randn(steps + 1, generator=torch.Generator().manual_seed(steps)).double()
+        with torch.no_grad():
+            model.weight.fill_(thetas[0])
+        average = EMA(model, decay)
+        for k in range(1, steps + 1):
+            with torch.no_grad():
+                model.weight.fill_(thetas[k])
+            average.update(model)
+        d = [min(decay, (1 + k) / (10 + k)) for k in range(1, steps + 1)]
+        expected, tail = 0.0, 1.0
+        for k in range(steps, 0, -1):            # newest first: weight (1 − d_k) times the decays after it
+            expected += (1 - d[k - 1]) * tail * thetas[k].item()
+            tail *= d[k - 1]
+        expected += tail * thetas[0].item()
+        assert average.state_dict()["weight"].item() == pytest.approx(expected, rel=1e-5)
+        assert (d[-1] == decay) == (steps > (10 * decay - 1) / (1 - decay))
+
+
+def test_ema_window_matches_the_explicit_weights_and_its_limits():
+    from helpers.training import ema_window
+    d = [min(0.999, (1 + k) / (10 + k)) for k in range(1, 1921)]
+    weights, tail = [], 1.0
+    for k in range(1920, 0, -1):
+        weights.append(((1 - d[k - 1]) * tail, 1920 - k))
+        tail *= d[k - 1]
+    age = sum(w * a for w, a in weights) / sum(w for w, _ in weights)
+    last, mean_age = ema_window(0.999, 1920)
+    assert last == pytest.approx(1921 / 1930) and mean_age == pytest.approx(age, rel=1e-9)
+    assert 180 < mean_age < 200                      # about steps / 10 inside the warm-up
+    assert ema_window(0.995, 30_000)[1] == pytest.approx(0.995 / 0.005, rel=0.01)   # d / (1 − d) past it
