@@ -42,6 +42,11 @@ class NotAttempted(Wrong):
     status = "not attempted"
 
 
+class Undecided(Wrong):
+    """The measurement cannot decide between the answers: neither right nor wrong."""
+    status = "undecided"
+
+
 def exercise(check):
     """A check that raises :class:`Wrong` with a hint, or returns the success message, turned into
     one that returns a :class:`Feedback` (never raises for a wrong answer)."""
@@ -206,7 +211,7 @@ def check_reverse_kernel(reverse_kernel, sched, m: float = 3.0, p: float = 0.5):
         var.append(s.alpha[t].item() * var[-1] + s.beta[t].item())
     x_t = torch.linspace(-2.0, 4.0, 7, dtype=torch.float64)
     ab = alpha_bar_by_hand(s)
-    for t in sorted({1, s.T // 2, s.T}):
+    for t in dict.fromkeys((s.T // 2, s.T, 1)):      # t = 1 last: there several slips coincide (β̃_1 = 0, s_0² = p²)
         out = call(reverse_kernel, s, m, p, x_t, t)
         if not (isinstance(out, tuple) and len(out) == 2):
             raise Wrong(f"reverse_kernel must return a pair (mean, var), got {type(out).__name__}")
@@ -230,6 +235,8 @@ def check_reverse_kernel(reverse_kernel, sched, m: float = 3.0, p: float = 0.5):
                 f"without x_0 it is larger, β_t s²_{{t−1}}/s²_t": tilde,
                 f"at t = {t} your variance is β̃_t + p², the report's eq. 7, which notebook 01 shows is wrong": tilde + p ** 2,
                 f"at t = {t} you returned the standard deviation; return the variance": math.sqrt(exp_var),
+                f"at t = {t} your variance is s²_{{t−1}}, the marginal variance of x_{{t−1}}; condition on x_t: "
+                f"s²_{{t−1}} − cov²/s²_t": var[t - 1],
             }, f"at t = {t} your variance is {v:.5f}, expected β_t s²_{{t−1}}/s²_t = {exp_var:.5f}")
     return "mean and variance match the exact reverse kernel at t = 1, T/2 and T"
 
@@ -264,6 +271,8 @@ def check_eps_loss(eps_loss, sched, shape: str = "circle", n: int = 64):
     seen = torch.as_tensor(probe.seen_t[-1]).flatten()
     if not seen.is_floating_point() and len(seen.unique()) == 1 and seen[0].item() in t.tolist():
         raise Wrong(f"the model got one t ({seen[0].item()}) for the whole batch; each point has its own t: pass the tensor t")
+    if not seen.is_floating_point() and torch.equal(seen.long(), t - 1):
+        raise Wrong("the model got t − 1 for each point; give it the t the point was noised to")
     if not torch.equal(seen.long(), t):
         raise Wrong("the model was not given the integer t of each point; call model(x_t, t) with the t passed in")
     ab = alpha_bar_by_hand(s)[t].reshape(-1, 1)
@@ -281,6 +290,7 @@ def check_eps_loss(eps_loss, sched, shape: str = "circle", n: int = 64):
             ((out(ab_first.sqrt() * x0 + (1 - ab_first).sqrt() * eps) - eps) ** 2).mean(),
         "the noise enters x_t with a minus sign; eq. 2 adds √(1 − ᾱ_t) ε":
             ((out(ab.sqrt() * x0 - (1 - ab).sqrt() * eps) - eps) ** 2).mean(),
+        "x_t has no noise in it; eq. 2 adds √(1 − ᾱ_t) ε to √ᾱ_t x_0": ((out(ab.sqrt() * x0) - eps) ** 2).mean(),
         "x_t used ᾱ_t and 1 − ᾱ_t where eq. 2 has their square roots":
             ((out(ab * x0 + (1 - ab) * eps) - eps) ** 2).mean(),
         "you summed the squared errors; the loss is their mean": ((out(x_t) - eps) ** 2).sum(),
@@ -339,13 +349,15 @@ def star_profiles(arms=(3, 5, 6, 7, 8, 10, 12), bins: int = 128, jitter: float =
 
 
 def tip_at_ends(profiles: np.ndarray, arms: np.ndarray, within: float = 2.0) -> np.ndarray:
-    """Whether each star's profile (m, K) has a tip within ``within`` samples of the array's ends (index 0 or K − 1):
-    the phase of the profile's a-th harmonic puts the tips at j = K(n − arg F_a/2π)/a."""
+    """Whether each star's profile (m, K) has a tip within ``within`` samples of the place where the array wraps,
+    between index K − 1 and index 0 (position −½): the phase of the profile's a-th harmonic puts the tips at
+    j = K(n − arg F_a/2π)/a."""
     K = profiles.shape[1]
     spectrum = np.fft.rfft(profiles - profiles.mean(1, keepdims=True), axis=1)
     phase = np.angle(spectrum[np.arange(len(arms)), arms])
-    offset = (-phase / (2 * np.pi)) % 1.0                        # first tip, in arm periods from index 0
-    return np.minimum(offset, 1 - offset) * K / arms <= within
+    period = K / arms
+    offset = ((-phase / (2 * np.pi)) * period + 0.5) % period     # first tip, in samples from the wrap point
+    return np.minimum(offset, period - offset) <= within
 
 
 @exercise
@@ -386,10 +398,13 @@ def arm_count_slips(profiles: np.ndarray, truth: np.ndarray, counts: np.ndarray)
                            "stand out from its surroundings (a minimum prominence), or take the strongest Fourier frequency"),
         "far too many": (wrong & (counts > 2 * truth),
                          "the jitter makes small bumps; smooth the profile first, or take its strongest Fourier frequency"),
-        "too few, a tip at the ends": (wrong & (counts < truth) & ends,
+        "too few, a tip at the ends": (wrong & (counts < truth) & (counts > 0) & ends,
                                        "the profile is periodic, so a tip cut in two by the ends of the array is one tip: "
                                        "compare the ends with each other (np.roll)"),
-        "too few": (wrong & (counts < truth) & ~ends,
+        "no arms at all": (wrong & (counts == 0),
+                           "the strongest frequency of the spectrum is the constant term (frequency 0, the mean radius): "
+                           "subtract the mean or start the search at frequency 1"),
+        "too few": (wrong & (counts < truth) & (counts > 0) & ~ends,
                     "a tip was missed: a threshold or smoothing that is too strong flattens a short arm"),
     }
     return [f"{mask.sum()} with {kind} ({listed(mask)}): {why}" for kind, (mask, why) in kinds.items() if mask.any()]
@@ -507,12 +522,16 @@ def side_of(value: float, reference: float, se: float, z: float = 3.0) -> str:
     return "above" if value > reference else "below"
 
 
-def nearest(value: float, references: dict, se: float, z: float = 2.0) -> str:
-    """The label of the reference {label: number} nearest to ``value``, or "too close to call" when the two
-    nearest are within z standard errors of being equally near."""
-    ranked = sorted(references, key=lambda label: abs(value - references[label]))
-    if len(ranked) > 1 and abs(abs(value - references[ranked[1]]) - abs(value - references[ranked[0]])) <= z * se:
-        return "too close to call"
+def nearest(value: tuple, references: dict, z: float = 2.0) -> str:
+    """The label of the reference {label: (mean, se)} nearest to ``value = (mean, se)``, or "too close to call".
+
+    With v between the two nearest references r₁ and r₂, d = |v − r₂| − |v − r₁| has standard error
+    √(4 se_v² + se₁² + se₂²); a label is given only when |d| exceeds z of them."""
+    (v, se_v), ranked = value, sorted(references, key=lambda label: abs(value[0] - references[label][0]))
+    if len(ranked) > 1:
+        (r1, se1), (r2, se2) = references[ranked[0]], references[ranked[1]]
+        if abs(abs(v - r2) - abs(v - r1)) <= z * (4 * se_v ** 2 + se1 ** 2 + se2 ** 2) ** 0.5:
+            return "too close to call"
     return ranked[0]
 
 
@@ -525,7 +544,8 @@ def check_prediction(prediction, options, truth: str, evidence: str, name: str =
     if prediction not in options:
         raise Wrong(f"{name} must be one of {list(options)}, got {prediction!r}")
     if truth not in options:
-        return f"the measurement cannot decide at this size ({truth}); {evidence}"
+        raise Undecided(f"the measurement cannot decide at this size ({truth}), so your prediction is neither confirmed "
+                        f"nor refuted; measure more (more sample sets) or change the setting: {evidence}")
     if prediction != truth:
         raise Wrong(f"you predicted {prediction!r}, the measurement says {truth!r}: {evidence}")
     return f"{truth}, as you predicted: {evidence}"

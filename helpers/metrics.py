@@ -239,16 +239,16 @@ def floor_ratio_interval(name: str, n: int, draws: int = 20, level: float = 0.9,
 
 
 def memorisation_ratio(name: str, fake, seed: int = 0) -> float:
-    """Does ``fake: (n, 2)`` sit closer to the training points than new data does?
+    """Does ``fake: (n, 2)`` sit closer to the training points than to new data?
 
-    median_{x in fake} min_{y in train} |x − y|, divided by the same for a fresh real draw of n points.
-    About 1 for a generator that has not seen the training points (:func:`memorisation_interval`
-    gives the spread); well below 1 for copies of them; above 1 when the samples are blurred off
-    the data, which this ratio does not tell apart from anything else.
+    median_{x in fake} min_{y in train} |x − y|, divided by the same distance to a fresh real draw of as many
+    points as the training set (seeded by ``seed``): train against held-out data, as notebook 03 does for stars.
+    Blur moves both distances alike and leaves the ratio near 1 (:func:`memorisation_interval` gives its spread
+    for real data); samples copied from the training set pull the numerator, and the ratio, down.
     """
     fake, train = _points(fake, "fake"), data.load_shape(name)
-    fresh = fresh_shape(name, len(fake), 700 + seed)
-    return float(np.median(nearest_distances(fake, train)) / np.median(nearest_distances(fresh, train)))
+    reference = fresh_shape(name, len(train), 700 + seed)
+    return float(np.median(nearest_distances(fake, train)) / np.median(nearest_distances(fake, reference)))
 
 
 def memorisation_interval(name: str, n: int, draws: int = 20, level: float = 0.9, seed: int = 0) -> tuple[float, float]:

@@ -112,6 +112,22 @@ def ddpm_kernel(s: Schedule, mix: Mixture):
     return lambda x_t, t: (eps_reverse_mean(s, x_t, optimal_eps(s, mix, x_t, t), t), s.posterior_variance[t].item())
 
 
+def moment_matched_kernel(s: Schedule, mix: Mixture):
+    """One Gaussian per step with the exact kernel's mean *and* variance:
+    Var(x_{t−1} | x_t) = Σ_k r_k (v_k + μ_k²) − (Σ_k r_k μ_k)², μ_k and v_k each component's Gaussian kernel.
+    The control for :func:`ddpm_kernel`: the same mean, only the variance changed."""
+    kernels = [gaussian.exact_reverse_kernel(s, m, p) for m, p in zip(mix.means, mix.sds)]
+
+    def kernel(x_t, t):
+        r = responsibilities(s, mix, x_t, t)                                               # (n, K)
+        parts = [kern(x_t, t) for kern in kernels]
+        means = torch.stack([mean for mean, _ in parts], dim=1)                             # (n, K)
+        variances = torch.tensor([var for _, var in parts], dtype=x_t.dtype)                # (K,)
+        mean = (r * means).sum(1)
+        return mean, (r * (variances + means ** 2)).sum(1) - mean ** 2
+    return kernel
+
+
 def mode_summary(mix: Mixture, x0: torch.Tensor) -> list[tuple[float, float, float]]:
     """[(share, mean, sd)] per component of the points ``x0: (n,)``, each point given to the component
     of highest responsibility at t = 0 (the same rule for data and for samples)."""

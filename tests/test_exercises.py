@@ -321,9 +321,12 @@ def test_matching_constant_beta_takes_four_significant_figures():
 def test_side_of_and_nearest_decide_only_beyond_the_noise():
     assert ex.side_of(0.52, 0.5, 0.001) == "above" and ex.side_of(0.44, 0.5, 0.001) == "below"
     assert ex.side_of(0.502, 0.5, 0.001) == "the same"            # 2 se: within 3
-    refs = {"epoch 100": 1.30, "epoch 300": 1.10}
-    assert ex.nearest(1.12, refs, 0.01) == "epoch 300" and ex.nearest(1.28, refs, 0.01) == "epoch 100"
-    assert ex.nearest(1.20, refs, 0.01) == "too close to call"
+    refs = {"epoch 100": (1.30, 0.01), "epoch 300": (1.10, 0.01)}
+    assert ex.nearest((1.12, 0.01), refs) == "epoch 300" and ex.nearest((1.28, 0.01), refs) == "epoch 100"
+    assert ex.nearest((1.20, 0.01), refs) == "too close to call"
+    # the boundary: d = |v − r2| − |v − r1| has se √(4·0.01² + 2·0.01²) = 0.0245; z = 2 needs |d| > 0.049
+    assert ex.nearest((1.20 - 0.0240, 0.01), refs) == "too close to call"      # d = 0.048
+    assert ex.nearest((1.20 - 0.0250, 0.01), refs) == "epoch 300"              # d = 0.050
 
 
 def test_check_prediction_feedback():
@@ -333,3 +336,26 @@ def test_check_prediction_feedback():
     assert "you predicted 'below', the measurement says 'above': std 0.517" in hint(ex.check_prediction, "below", options, "above", "std 0.517")
     assert ex.check_prediction("above", options, "above", "std 0.517")
     assert "cannot decide" in repr(ex.check_prediction("epoch 300", ("epoch 100", "epoch 300"), "too close to call", "x"))
+
+
+def test_an_undecided_measurement_is_neither_right_nor_wrong():
+    feedback = ex.check_prediction("later epoch", ("later epoch", "earlier epoch"), "too close to call", "x")
+    assert feedback.status == "undecided" and not feedback and "neither confirmed nor refuted" in feedback.message
+
+
+def test_reverse_kernel_names_the_unconditioned_marginal_variance():
+    marginal = lambda s, m, p, x_t, t: (ch01.reverse_kernel(s, m, p, x_t, t)[0],
+                                        (s.alpha_bar[t - 1] * p ** 2 + 1 - s.alpha_bar[t - 1]).item())
+    assert "marginal variance of x_{t−1}" in hint(ex.check_reverse_kernel, marginal, SCHED_01)
+
+
+def test_count_arms_names_frequency_zero():
+    with_dc = lambda profile: int(np.abs(np.fft.rfft(profile)).argmax())     # the mean radius wins: 0 arms
+    assert "frequency 0" in hint(ex.check_count_arms, with_dc)
+
+
+def test_eps_loss_names_t_minus_one_for_the_model_and_missing_noise():
+    t_minus_one = lambda m, s, x0, t, eps: ch02.eps_loss(lambda x, tt: m(x, tt - 1), s, x0, t, eps)
+    assert "t − 1" in hint(ex.check_eps_loss, t_minus_one, SCHED_02)
+    no_noise = lambda m, s, x0, t, eps: ((m(s.alpha_bar[t].sqrt().reshape(-1, 1) * x0, t) - eps) ** 2).mean()
+    assert "no noise" in hint(ex.check_eps_loss, no_noise, SCHED_02)

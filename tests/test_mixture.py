@@ -110,3 +110,31 @@ def test_bad_mixture_is_named(kwargs, message):
 def test_t_outside_the_chain_is_named():
     with pytest.raises(ValueError, match="t must be an integer in 0..50"):
         X.components(SCHED, MIX, 51)
+
+
+def test_moment_matched_kernel_has_the_exact_kernels_mean_and_variance(gen):
+    """Draws of the mixture kernel at one x_t: their mean and variance are the moment-matched kernel's."""
+    exact, matched = X.exact_reverse_kernel(SCHED, MIX, gen), X.moment_matched_kernel(SCHED, MIX)
+    for t, x in ((3, 1.0), (18, 0.9), (30, 0.5)):          # between the modes, where both components count
+        x_t = torch.full((N,), x, dtype=torch.float64)
+        mean, var = exact(x_t, t)
+        draws = mean + var.sqrt() * torch.randn(N, generator=gen, dtype=torch.float64)
+        m, v = matched(x_t[:1], t)
+        assert_mc_close(draws.mean(), m[0], v[0].sqrt(), N)
+        assert_mc_close(draws.var(), v[0], v[0] * 2 ** 0.5 * 1.5, N)   # a mixture's kurtosis: a wider tolerance
+        torch.testing.assert_close(m, X.ddpm_kernel(SCHED, MIX)(x_t[:1], t)[0])
+
+
+def test_exact_kernel_is_a_mixture_not_one_gaussian(gen):
+    """Between the modes at small t the exact kernel is two-humped: KS rejects a Gaussian of the same moments."""
+    x_t = torch.full((20_000,), 0.5, dtype=torch.float64)
+    mean, var = X.exact_reverse_kernel(SCHED, MIX, gen)(x_t, 3)
+    draws = (mean + var.sqrt() * torch.randn(len(x_t), generator=gen, dtype=torch.float64)).numpy()
+    m, v = X.moment_matched_kernel(SCHED, MIX)(x_t[:1], 3)
+    assert stats.kstest(draws, "norm", args=(m.item(), v.sqrt().item())).pvalue < 1e-6
+
+
+def test_ddpm_kernel_adds_the_posterior_variance():
+    x = torch.linspace(-3, 5, 5, dtype=torch.float64)
+    for t in (2, 30):
+        assert X.ddpm_kernel(SCHED, MIX)(x, t)[1] == SCHED.posterior_variance[t].item()
