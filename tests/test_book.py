@@ -102,3 +102,13 @@ def test_report_in_brief_gives_every_equation_and_figure_the_notebooks_cite():
         cited |= {int(n) for n in re.findall(r"eqs? (\d)\b", text)} | {int(n) for n in re.findall(r"Fig(?:ure)?s?\.? (\d)\b", text)}
         assert "../book/report.md" in "".join(json.loads(text)["cells"][0]["source"]), nb.name
     assert cited <= set(range(1, 10)), cited
+
+
+def test_no_control_characters_in_the_sources():
+    """A non-raw Python string once turned \\b, \\a and \\v of LaTeX into backspace, bell and vertical tab."""
+    bad = {chr(c) for c in range(32)} - {"\n", "\t"}
+    for path in [*NOTEBOOKS, *book.BOOK_DIR.glob("*.md"), book.ROOT / "README.md"]:
+        text = (path.read_text() if path.suffix != ".ipynb" else
+                "".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]))
+        found = sorted({repr(ch) for ch in bad if ch in text})
+        assert not found, f"{path.name} contains control characters {found}"
