@@ -90,18 +90,27 @@ def tweedie_x0(s: Schedule, mix: Mixture, x: torch.Tensor, t: int) -> torch.Tens
     return (x + (1 - ab) * score(s, mix, x, t)) / ab.sqrt()
 
 
+def _component_kernels(s: Schedule, mix: Mixture):
+    """``parts(x_t, t) -> (means: (n, K), variances: (K,))`` of each component's Gaussian reverse kernel."""
+    kernels = [gaussian.exact_reverse_kernel(s, m, p) for m, p in zip(mix.means, mix.sds)]
+
+    def parts(x_t, t):
+        pairs = [kern(x_t, t) for kern in kernels]
+        return (torch.stack([mean for mean, _ in pairs], dim=1),
+                torch.tensor([var for _, var in pairs], dtype=x_t.dtype))
+    return parts
+
+
 def exact_reverse_kernel(s: Schedule, mix: Mixture, generator=None):
     """q(x_{t−1} | x_t) as a ``kernel(x_t, t) -> (mean, var)`` for :func:`helpers.diffusion.run_reverse`:
     each point first draws its component k with probability r_k(x_t, t), then gets that
     component's Gaussian kernel (a draw from the mixture kernel, one component per point)."""
-    kernels = [gaussian.exact_reverse_kernel(s, m, p) for m, p in zip(mix.means, mix.sds)]
+    parts = _component_kernels(s, mix)
 
     def kernel(x_t, t):
         u = torch.rand(len(x_t), 1, generator=generator, dtype=x_t.dtype)
-        k = (u > responsibilities(s, mix, x_t, t).cumsum(1)).sum(1).clamp_max(len(kernels) - 1)
-        parts = [kern(x_t, t) for kern in kernels]
-        means = torch.stack([mean for mean, _ in parts], dim=1)
-        variances = torch.tensor([var for _, var in parts], dtype=x_t.dtype)
+        k = (u > responsibilities(s, mix, x_t, t).cumsum(1)).sum(1).clamp_max(len(mix.weights) - 1)
+        means, variances = parts(x_t, t)
         return means.gather(1, k[:, None])[:, 0], variances[k]
     return kernel
 
@@ -116,13 +125,11 @@ def moment_matched_kernel(s: Schedule, mix: Mixture):
     """One Gaussian per step with the exact kernel's mean *and* variance:
     Var(x_{t−1} | x_t) = Σ_k r_k (v_k + μ_k²) − (Σ_k r_k μ_k)², μ_k and v_k each component's Gaussian kernel.
     The control for :func:`ddpm_kernel`: the same mean, only the variance changed."""
-    kernels = [gaussian.exact_reverse_kernel(s, m, p) for m, p in zip(mix.means, mix.sds)]
+    parts = _component_kernels(s, mix)
 
     def kernel(x_t, t):
         r = responsibilities(s, mix, x_t, t)                                               # (n, K)
-        parts = [kern(x_t, t) for kern in kernels]
-        means = torch.stack([mean for mean, _ in parts], dim=1)                             # (n, K)
-        variances = torch.tensor([var for _, var in parts], dtype=x_t.dtype)                # (K,)
+        means, variances = parts(x_t, t)                                                    # (n, K), (K,)
         mean = (r * means).sum(1)
         return mean, (r * (variances + means ** 2)).sum(1) - mean ** 2
     return kernel
