@@ -13,22 +13,38 @@ export MKL_NUM_THREADS ?= 2
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: figures readme check-figures test book lab data data-source bench clean venv
+.PHONY: figures timings readme check-figures test book jupyter data data-source bench clean venv
 
 venv: $(STAMP)
 
+# the install's time and size go to build/install.json (`make timings` copies them into the instructors' page)
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	start=$$(date +%s); fresh=false; test -x $(PY) || { python3 -m venv $(VENV); fresh=true; }; \
+	$(PY) -m pip install -q -r requirements.txt; \
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .; \
+	mkdir -p build; printf '{"seconds": %d, "megabytes": %d, "fresh": %s, "date": "%s", "cores": %d}\n' \
+	  $$(( $$(date +%s) - start )) $$(du -sm $(VENV) | cut -f1) $$fresh $$(date +%F) $$(nproc) > build/install.json
 	touch $@
 
 ## figures: run every notebook in the `report` profile; notebooks/ and figures/ updated on success only.
 ## Trained weights are cached in build/cache; `make figures RETRAIN=1` retrains every model from scratch.
+## `make figures PROFILE=lab` (or smoke) writes notebooks, figures and weights under build/lab/ instead,
+## never over the published outputs. Each run's times go to build/timings/ (`make timings` records them).
+PROFILE ?= report
+OUT := build/$(PROFILE)
 figures: $(STAMP)
-	for nb in $(NOTEBOOKS); do echo "== $$nb"; start=$$(date +%s); \
-	  $(PY) -m helpers.notebook $$nb $(if $(RETRAIN),--retrain); echo "   $$(( $$(date +%s) - start )) s"; done
-	$(PY) -m helpers.readme
+	case "$(PROFILE)" in report|lab|smoke|full) ;; *) echo "PROFILE must be one of report, lab, smoke, full; got '$(PROFILE)'"; exit 2;; esac
+	for nb in $(NOTEBOOKS); do echo "== $$nb ($(PROFILE))"; start=$$(date +%s); \
+	  $(if $(filter report,$(PROFILE)),$(PY) -m helpers.notebook $$nb,\
+	  DDPM_CACHE_DIR=$(CURDIR)/$(OUT)/cache $(PY) -m helpers.notebook $$nb --output $(OUT)/notebooks/$$(basename $$nb) \
+	    --figures $(OUT)/figures -p profile $(PROFILE)) $(if $(RETRAIN),--retrain); \
+	  echo "   $$(( $$(date +%s) - start )) s"; done
+	$(if $(filter report,$(PROFILE)),$(PY) -m helpers.readme,@echo "executed notebooks and figures: $(OUT)/")
+
+## timings: copy the last run's times of every notebook and profile (build/timings) into figures/data/timings.json,
+## then regenerate the README's and the instructors' page's time tables from it
+timings: $(STAMP)
+	$(PY) -m helpers.readme --record-timings
 
 ## readme: rewrite the README's result tables from figures/data (tests/test_readme.py checks they agree)
 readme: $(STAMP)
@@ -39,8 +55,8 @@ readme: $(STAMP)
 check-figures: $(STAMP)
 	$(PY) -m helpers.notebook --check $(NOTEBOOKS)
 
-## test: unit tests, then each notebook in the `smoke` profile, then nbval on the executed copies,
-## then the book (`make book`) and its browser test (headless Chromium opens every page)
+## test: unit tests, then each notebook in the `smoke` profile, then nbval on the executed copies, notebook 01
+## in the `lab` profile, then the book (`make book`) and its browser test (headless Chromium opens every page)
 test: $(STAMP)
 	$(PY) -m pytest -q tests --ignore=tests/browser
 	rm -rf $(SMOKE) && mkdir -p $(SMOKE)/figures
@@ -48,6 +64,9 @@ test: $(STAMP)
 	  $(PY) -m helpers.notebook $$nb --output $(SMOKE)/$$(basename $$nb) --figures $(SMOKE)/figures -p profile smoke; done
 	DDPM_FIGURES_DIR=$(CURDIR)/$(SMOKE)/figures $(PY) -m pytest -q --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg $(SMOKE)/*.ipynb
+	echo "== lab notebooks/01_1d_process.ipynb"; rm -rf build/lab-test && \
+	  DDPM_CACHE_DIR=$(CURDIR)/build/lab-test/cache $(PY) -m helpers.notebook notebooks/01_1d_process.ipynb \
+	  --output build/lab-test/01_1d_process.ipynb --figures build/lab-test/figures -p profile lab
 	$(MAKE) --no-print-directory book
 	@command -v chromium >/dev/null || echo "!!!!! chromium not found: the browser test of the book is SKIPPED (apt-get install chromium) !!!!!"
 	$(PY) -m pytest -q tests/browser
@@ -57,8 +76,8 @@ test: $(STAMP)
 book: $(STAMP)
 	$(PY) -m helpers.book
 
-## lab: Jupyter Lab on this project's .venv; its own kernel spec comes first, so `python3` runs .venv/bin/python
-lab: $(STAMP)
+## jupyter: Jupyter Lab on this project's .venv; its own kernel spec comes first, so `python3` runs .venv/bin/python
+jupyter: $(STAMP)
 	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(PY) -m jupyter lab --ServerApp.root_dir=$(CURDIR) \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 

@@ -23,6 +23,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -185,13 +186,15 @@ def execute(notebook: Path, output: Path, figures: Path, parameters: dict):
         folder = Path(folder)
         staging = folder / "figures"
         staging.mkdir()
-        with environment(DDPM_FIGURES_DIR=str(staging), PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0")):
+        checkpoints, cached_before = folder / "checkpoints.log", cache_contents()
+        with environment(DDPM_FIGURES_DIR=str(staging), PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0"),
+                         DDPM_CHECKPOINT_LOG=str(checkpoints)):
             # shutdown "immediate": an interrupted kernel is killed mid-cell, not asked to finish
             nb = papermill.execute_notebook(
                 without_injected_parameters(notebook), None, parameters=parameters, cwd=str(notebook.parent),
                 kernel_name="python3", progress_bar=False, config=kernel_config(folder),
                 extra_arguments=KERNEL_ARGUMENTS, shutdown_kernel="immediate")
-        report_timings(nb, notebook, profile_of(notebook, parameters))
+        report_timings(nb, notebook, profile_of(notebook, parameters), start_state(checkpoints, cached_before))
         nbformat.write(normalise(nb), folder / "notebook.ipynb")
         publish(folder / "notebook.ipynb", output)
         publish(staging, figures)
@@ -203,16 +206,35 @@ def profile_of(notebook: Path, parameters: dict) -> str:
     return str(parameters.get("profile", ast.literal_eval(declared["default"]) if declared else "default"))
 
 
+def cache_contents() -> set:
+    """The checkpoint files in the weight cache now (resolved paths)."""
+    from .runtime import CACHE_DIR
+    return {p.resolve() for p in CACHE_DIR.glob("*.pt")} if CACHE_DIR.is_dir() else set()
+
+
+def start_state(log: Path, cached_before: set) -> dict:
+    """How a run started, from its checkpoint log (:func:`helpers.runtime.note_checkpoint`) and the cache's contents
+    before it: {"trained": models trained in the run, "reused": models loaded that were cached before it, "start":
+    "cold" (every model trained in the run), "warm" (none), "partly cached" or "trains nothing"}."""
+    lines = [line.split(" ", 1) for line in log.read_text().splitlines()] if log.exists() else []
+    trained = {Path(path) for how, path in lines if how == "trained"}
+    reused = {Path(path) for how, path in lines if how == "loaded"} & (cached_before - trained)
+    start = ("trains nothing" if not lines else "warm" if not trained else "cold" if not reused else "partly cached")
+    return {"trained": len(trained), "reused": len(reused), "start": start}
+
+
 def cell_durations(nb: nbformat.NotebookNode) -> list[tuple[int, float]]:
     """[(cell index, seconds)] from papermill's per-cell metadata, in cell order."""
     return [(i, float(cell.metadata.get("papermill", {}).get("duration") or 0.0)) for i, cell in enumerate(nb.cells)]
 
 
-def report_timings(nb: nbformat.NotebookNode, notebook: Path, profile) -> Path:
-    """Write ``build/timings/NAME-PROFILE.json`` (total and per-cell seconds of this run) and print
-    the total and the three slowest cells to stderr (wall-clock times never enter the notebook)."""
+def report_timings(nb: nbformat.NotebookNode, notebook: Path, profile, start: dict | None = None) -> Path:
+    """Write ``build/timings/NAME-PROFILE.json`` (total and per-cell seconds of this run, how it started
+    (:func:`start_state`), the date and the machine's core count) and print the total and the three slowest
+    cells to stderr (wall-clock times never enter the notebook)."""
     durations = cell_durations(nb)
     record = {"notebook": notebook.name, "profile": profile, "total_s": round(sum(d for _, d in durations), 1),
+              **(start or {}), "date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(),
               "cells": [[i, round(d, 2)] for i, d in durations]}
     path = BUILD / "timings" / f"{notebook.stem}-{profile}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

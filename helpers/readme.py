@@ -1,18 +1,22 @@
 """``make readme``: the README's result tables, generated from ``figures/data/*.npz``, never typed.
 
-Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table -->`` in README.md and is
-rewritten from the arrays the notebooks saved. ``python -m helpers.readme --check`` fails if the
+Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table -->`` in README.md (and in the
+instructors' page of the book) and is rewritten from the arrays the notebooks saved; the time table
+from ``figures/data/timings.json``, which ``make timings`` fills from the last runs. ``python -m helpers.readme --check`` fails if the
 README disagrees with the stored results (``tests/test_readme.py`` runs that check).
 """
 import argparse
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from .runtime import ROOT, atomic_write, figures_dir
 
 README = ROOT / "README.md"
+PAGES = (README, ROOT / "book" / "instructors.md")     # every file with generated tables
+PROFILE_ORDER = ("smoke", "lab", "report", "full")
 BLOCK = re.compile(r"(<!-- table:(\w+) -->\n).*?(<!-- /table -->)", re.S)
 
 
@@ -139,7 +143,55 @@ def table_03_targets() -> str:
                                                            d["ours"], d["met"])])
 
 
-TABLES = {"01_x0": table_01_x0, "02_final": table_02_final, "02_verdicts": table_02_verdicts, "02_memorisation": table_02_memorisation, "04_quality": table_04_quality,
+def timings_path() -> Path:
+    """``<figures dir>/data/timings.json``: the measured time of each notebook in each profile."""
+    return figures_dir() / "data" / "timings.json"
+
+
+def record_timings(source: Path = ROOT / "build" / "timings", target: Path | None = None) -> dict:
+    """Merge the last run of every notebook and profile (``build/timings/NAME-PROFILE.json``, written by
+    :mod:`helpers.notebook`) into ``figures/data/timings.json``: {notebook: {profile: record without per-cell times}}."""
+    import json
+    target = target or timings_path()
+    merged = json.loads(target.read_text()) if target.exists() else {}
+    install = source.parent / "install.json"
+    if install.exists() and json.loads(install.read_text()).get("fresh"):      # an upgrade of a venv is not an install
+        merged["install"] = json.loads(install.read_text())
+    for path in sorted(source.glob("[0-9][0-9]_*-*.json")):
+        record = json.loads(path.read_text())
+        if record.get("profile") in PROFILE_ORDER and "start" in record:     # older records say nothing of the cache
+            merged.setdefault(record["notebook"], {})[record["profile"]] = {k: v for k, v in record.items() if k != "cells"}
+    atomic_write(target, lambda tmp: open(tmp, "w").write(json.dumps(merged, indent=1, sort_keys=True) + "\n"))
+    return merged
+
+
+def table_timings() -> str:
+    """Each notebook's measured time per profile, with how the run started (cold: every model trained in it)."""
+    import json
+    record = json.loads(timings_path().read_text())
+    profiles = [p for p in PROFILE_ORDER if any(p in by_profile for by_profile in record.values())]
+
+    def cell(r):
+        if r is None:
+            return "not measured"
+        how = {"cold": f"cold, {r['trained']} models trained", "warm": "warm: weights cached",
+               "partly cached": f"{r['trained']} trained, {r['reused']} cached"}.get(r.get("start"), "trains nothing")
+        return f"{r['total_s'] / 60:.1f} min ({how}; {r['cores']} cores, {r['date']})"
+    return markdown_table(["notebook", *profiles], [[name, *(cell(by_profile.get(p)) for p in profiles)]
+                                                    for name, by_profile in sorted(record.items()) if name.endswith(".ipynb")])
+
+
+def table_install() -> str:
+    """The measured size of ``.venv`` and the time to create it and install ``requirements.txt`` into it."""
+    import json
+    r = json.loads(timings_path().read_text()).get("install")
+    row = ([f"{r['megabytes'] / 1024:.1f} GB", f"{r['seconds'] / 60:.1f} min", f"{r['cores']} cores, {r['date']}"] if r
+           else ["not measured"] * 3)
+    return markdown_table(["`.venv` (fresh)", "size", "time to create and install", "machine"],
+                          [["`make venv` (any first `make` target)", *row]])
+
+
+TABLES = {"timings": table_timings, "install": table_install, "01_x0": table_01_x0, "02_final": table_02_final, "02_verdicts": table_02_verdicts, "02_memorisation": table_02_memorisation, "04_quality": table_04_quality,
           "04_seeds": table_04_seeds, "04_verdicts": table_04_verdicts, "04_prior": table_04_prior, "03_stars": table_03_stars,
           "03_targets": table_03_targets}
 
@@ -155,15 +207,18 @@ def render(text: str) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="fail if README.md differs from the stored results")
+    ap.add_argument("--check", action="store_true", help="fail if a page differs from the stored results")
+    ap.add_argument("--record-timings", action="store_true", help="first merge build/timings into figures/data/timings.json")
     args = ap.parse_args(argv)
-    old = README.read_text()
-    new = render(old)
-    if args.check:
-        if new != old:
-            sys.exit("README.md disagrees with figures/data: run `make readme`")
-        return
-    atomic_write(README, lambda tmp: open(tmp, "w").write(new))
+    if args.record_timings:
+        record_timings()
+    for page in PAGES:
+        old = page.read_text()
+        new = render(old)
+        if args.check and new != old:
+            sys.exit(f"{page.relative_to(ROOT)} disagrees with figures/data: run `make readme`")
+        if not args.check:
+            atomic_write(page, lambda tmp: open(tmp, "w").write(new))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
 CACHE_DIR = Path(os.environ.get("DDPM_CACHE_DIR", ROOT / "build" / "cache"))
-PROFILES = ("smoke", "report", "full")
+PROFILES = ("smoke", "lab", "report", "full")
 
 
 def figures_dir() -> Path:
@@ -39,12 +39,13 @@ def check_profile(profile: str) -> str:
 
 
 def pick(profile: str, **by_profile):
-    """The value for ``profile`` from keyword arguments ``smoke=..., report=..., full=...``.
+    """The value for ``profile`` from keyword arguments ``smoke=..., lab=..., report=..., full=...``.
 
-    ``full`` falls back to ``report`` when not given.
+    ``lab`` and ``full`` fall back to ``report`` when not given: the report's settings wherever
+    they fit the profile.
     """
     check_profile(profile)
-    if profile == "full" and "full" not in by_profile:
+    if profile in ("lab", "full") and profile not in by_profile:
         profile = "report"
     if profile not in by_profile:
         raise ValueError(f"no value given for profile {profile!r}")
@@ -68,6 +69,18 @@ def device(profile: str = "report") -> torch.device:
     """CUDA when the ``full`` profile runs on a machine that has it, else the CPU."""
     check_profile(profile)
     return torch.device("cuda" if profile == "full" and torch.cuda.is_available() else "cpu")
+
+
+def note_checkpoint(path: Path, how: str):
+    """Append "``how`` ``path``" (``how``: "trained" or "loaded") to the file ``$DDPM_CHECKPOINT_LOG`` when it is set.
+
+    :mod:`helpers.notebook` sets it for each run, so that a run's timing record can say whether its models
+    were trained in it (a cold start) or loaded from the weight cache (a warm one).
+    """
+    log = os.environ.get("DDPM_CHECKPOINT_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{how} {Path(path).resolve()}\n")
 
 
 def log_to_terminal(message: str):

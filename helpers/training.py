@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from . import data, diffusion, models
-from .runtime import CACHE_DIR, atomic_write, log_to_terminal
+from .runtime import CACHE_DIR, atomic_write, log_to_terminal, note_checkpoint
 from .schedules import Schedule
 
 
@@ -203,11 +203,13 @@ def cached(name: str, config: dict, run, retrain: bool = False) -> TrainResult:
     """
     path = CACHE_DIR / f"{name}-{cache_key(**config)}.pt"
     if path.exists() and not retrain:
+        note_checkpoint(path, "loaded")
         return TrainResult(**torch.load(path, weights_only=True, map_location="cpu"))
     start = time.perf_counter()
     result = run()
     log_to_terminal(f"   trained {path.name} in {time.perf_counter() - start:.1f} s")
     atomic_write(path, lambda tmp: torch.save(vars(result), tmp))
+    note_checkpoint(path, "trained")
     return result
 
 
@@ -241,6 +243,24 @@ def train_shape(name: str, s: Schedule, *, epochs: int, batch_size: int, lr: flo
                         retrain=retrain, epochs=epochs, batch_size=batch_size, lr=lr,
                         snapshot_epochs=tuple(sorted(snapshot_epochs)), ema_decay=ema_decay, prediction=prediction,
                         progress=progress)
+
+
+SNAPSHOT_GRID = 20
+
+
+def snapshot_grid(total_epochs: int, size: int = SNAPSHOT_GRID) -> list[int]:
+    """The epochs 1..``total_epochs`` whose weights a run stores for evaluation: ``size`` evenly spaced, rounded
+    (all of them when there are fewer). It depends on the training length only, so evaluating fewer of them
+    never changes the cached weights."""
+    return np.unique(np.linspace(1, total_epochs, min(size, total_epochs)).round().astype(int)).tolist()
+
+
+def evaluation_epochs(total_epochs: int, n: int, size: int = SNAPSHOT_GRID) -> list[int]:
+    """``n`` evenly spaced epochs of :func:`snapshot_grid` (its first and last included; all of it if n exceeds it)."""
+    if not (isinstance(n, int) and 2 <= n <= size):
+        raise ValueError(f"n_evaluations must be an integer in 2..{size}, got {n!r}")
+    grid = snapshot_grid(total_epochs, size)
+    return [grid[i] for i in np.unique(np.linspace(0, len(grid) - 1, min(n, len(grid))).round().astype(int))]
 
 
 def with_state(model, state: dict):

@@ -75,6 +75,21 @@ def compare(a, b, names=("a", "b"), paired: bool = False, lower_is_better: bool 
                       lower_is_better)
 
 
+def mean_sd(values, fmt: str = ".3f") -> str:
+    """"mean ± sd" of per-seed ``values`` (sample sd), or "mean (1 seed)" when there is no spread to give."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return f"{values.mean():{fmt}} (1 seed)"
+    return f"{values.mean():{fmt}} ± {values.std(ddof=1):{fmt}}"
+
+
+def skipped(n_seeds: int, what: str = "This verdict") -> str:
+    """The sentence a notebook prints instead of a verdict when it has fewer than 2 training seeds."""
+    return (f"*Skipped:* {what} needs at least 2 training seeds per setting, and this run has {n_seeds}. "
+            "A test over one seed would have no spread to measure; the `lab` profile trains one seed, the `report` "
+            "profile several.")
+
+
 def holm(p_values, level: float = LEVEL) -> np.ndarray:
     """Holm's step-down test of m hypotheses: reject the k-th smallest p while p_(j) <= level/(m − j + 1)
     for every j <= k. Returns a boolean array, in the input's order; the family-wise error rate is

@@ -84,8 +84,9 @@ def test_glossary_defines_every_term_and_keeps_the_chamfer_distances_apart():
 
 def test_table_of_contents_lists_every_notebook_and_page():
     index = (book.BOOK_DIR / "index.md").read_text()
-    entries = re.findall(r"^\.\./notebooks/(\S+)$|^(report|solutions|glossary|references)$", index, flags=re.M)
-    assert [a or b for a, b in entries] == [nb.stem for nb in NOTEBOOKS] + ["report", "solutions", "glossary", "references"]
+    entries = re.findall(r"^\.\./notebooks/(\S+)$|^(report|solutions|glossary|references|instructors)$", index, flags=re.M)
+    assert [a or b for a, b in entries] == [nb.stem for nb in NOTEBOOKS] + ["report", "solutions", "glossary", "references",
+                                                                           "instructors"]
 
 
 def test_report_in_brief_gives_every_equation_and_figure_the_notebooks_cite():

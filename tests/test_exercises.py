@@ -1,6 +1,7 @@
 """The exercise checks: every solution passes, every unfilled stub fails with "not attempted", and
 the common slips get the hint that names them."""
 import inspect
+import os
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 
 from helpers import exercises as ex
 from helpers import schedules
+from helpers.runtime import ROOT
 from solutions import ch01, ch02, ch03, ch04
 
 SCHED_01 = schedules.linear(50, 0.02, 0.3)      # notebook 01's schedule
@@ -359,3 +361,31 @@ def test_eps_loss_names_t_minus_one_for_the_model_and_missing_noise():
     assert "t − 1" in hint(ex.check_eps_loss, t_minus_one, SCHED_02)
     no_noise = lambda m, s, x0, t, eps: ((m(s.alpha_bar[t].sqrt().reshape(-1, 1) * x0, t) - eps) ** 2).mean()
     assert "no noise" in hint(ex.check_eps_loss, no_noise, SCHED_02)
+
+
+def printing_last_value(cell: str) -> str:
+    """A cell's code with its last expression printed (as the notebook displays it)."""
+    import ast
+    tree = ast.parse(cell)
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        tree.body[-1] = ast.Expr(ast.Call(ast.Name("print", ast.Load()), [ast.Call(ast.Name("repr", ast.Load()),
+                                                                                   [tree.body[-1].value], [])], []))
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
+def test_checked_exercises_need_only_the_first_two_code_cells(notebook):
+    """The instructors' page promises that a student can do the checked exercises after running only the parameters
+    and the imports: run exactly those cells, then every checked exercise (as shipped: not attempted), in a fresh
+    Python process."""
+    import json
+    import subprocess
+    import sys
+    cells = ["".join(c["source"]) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    checked = [c for c in cells if "exercises.check_" in c and "check_prediction" not in c]
+    assert len(checked) >= 2, f"{notebook.name}: expected at least two checked exercises"
+    script = "\n\n".join(["from IPython.display import display", *cells[:2], *map(printing_last_value, checked)])
+    run = subprocess.run([sys.executable, "-c", script], cwd=notebook.parent, capture_output=True, text=True,
+                         env={**os.environ, "MPLBACKEND": "Agg"}, timeout=300)
+    assert run.returncode == 0, f"{notebook.name}: {run.stderr[-2000:]}"
+    assert run.stdout.count("Not attempted") == len(checked), run.stdout

@@ -211,3 +211,29 @@ def test_timings_record_papermill_durations_and_the_profile(tmp_path, monkeypatc
 def test_profile_of_prefers_the_given_parameter_then_the_default():
     assert notebook.profile_of(FIRST, {"profile": "smoke"}) == "smoke"
     assert notebook.profile_of(FIRST, {}) == ast.literal_eval(notebook.papermill_parameters(FIRST)["profile"]["default"]) == "report"
+
+
+def test_start_state_tells_cold_from_warm(tmp_path):
+    """A run is cold when it trained every model it used, warm when it trained none."""
+    a, b = (tmp_path / "a.pt").resolve(), (tmp_path / "b.pt").resolve()
+    log = tmp_path / "checkpoints.log"
+    assert notebook.start_state(log, set())["start"] == "trains nothing"           # no log: no model was asked for
+    log.write_text(f"trained {a}\nloaded {a}\ntrained {b}\n")                       # 04: a worker trains, the kernel loads
+    assert notebook.start_state(log, set()) == {"trained": 2, "reused": 0, "start": "cold"}
+    log.write_text(f"loaded {a}\nloaded {b}\n")
+    assert notebook.start_state(log, {a, b}) == {"trained": 0, "reused": 2, "start": "warm"}
+    log.write_text(f"loaded {a}\ntrained {b}\n")
+    assert notebook.start_state(log, {a}) == {"trained": 1, "reused": 1, "start": "partly cached"}
+
+
+def test_cached_training_notes_what_it_trained_and_loaded(tmp_path, monkeypatch):
+    from helpers import training
+    log = tmp_path / "checkpoints.log"
+    monkeypatch.setenv("DDPM_CHECKPOINT_LOG", str(log))
+    monkeypatch.setattr(training, "CACHE_DIR", tmp_path)
+    for _ in range(2):
+        training.cached("toy", {"x": 1}, lambda: training.TrainResult(losses=[1.0]))
+    how = [line.split(" ", 1)[0] for line in log.read_text().splitlines()]
+    assert how == ["trained", "loaded"]
+    record = notebook.start_state(log, set())
+    assert record == {"trained": 1, "reused": 0, "start": "cold"}

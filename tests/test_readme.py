@@ -5,10 +5,31 @@ import pytest
 from helpers import readme, runtime
 
 
-def test_readme_agrees_with_the_stored_results():
-    text = readme.README.read_text()
+@pytest.mark.parametrize("page", readme.PAGES, ids=lambda p: p.name)
+def test_readme_agrees_with_the_stored_results(page):
+    text = page.read_text()
     assert "<!-- table:" in text
-    assert readme.render(text) == text, "README.md disagrees with figures/data: run `make readme`"
+    assert readme.render(text) == text, f"{page.name} disagrees with figures/data: run `make readme`"
+
+
+def test_timings_are_recorded_and_tabled(tmp_path, monkeypatch):
+    """The last run of each notebook and profile is merged into timings.json; the table says how each run started."""
+    import json
+    monkeypatch.setenv("DDPM_FIGURES_DIR", str(tmp_path))
+    runs = tmp_path / "timings"
+    runs.mkdir()
+    common = dict(date="2026-12-02", cores=2, cells=[[0, 1.0]])
+    for name, profile, total, start in (("01_a.ipynb", "report", 90.0, dict(trained=0, reused=0, start="trains nothing")),
+                                        ("02_b.ipynb", "lab", 240.0, dict(trained=3, reused=0, start="cold")),
+                                        ("02_b.ipynb", "report", 600.0, dict(trained=0, reused=11, start="warm"))):
+        (runs / f"{name[:-6]}-{profile}.json").write_text(json.dumps(dict(notebook=name, profile=profile, total_s=total, **start, **common)))
+    (runs / "nb-default.json").write_text(json.dumps(dict(notebook="nb.ipynb", profile="default", total_s=1.0, cells=[])))
+    merged = readme.record_timings(runs)
+    assert set(merged) == {"01_a.ipynb", "02_b.ipynb"} and "cells" not in merged["02_b.ipynb"]["lab"]
+    table = readme.table_timings()
+    assert "| notebook | lab | report |" in table
+    assert "| 01_a.ipynb | not measured | 1.5 min (trains nothing; 2 cores, 2026-12-02) |" in table
+    assert "4.0 min (cold, 3 models trained; 2 cores, 2026-12-02)" in table and "10.0 min (warm: weights cached" in table
 
 
 def test_a_changed_result_changes_the_table(tmp_path, monkeypatch):

@@ -43,6 +43,10 @@ def test_seed_everything_repeats_draws():
 def test_profiles():
     assert runtime.pick("smoke", smoke=1, report=2) == 1
     assert runtime.pick("full", smoke=1, report=2) == 2
+    assert runtime.pick("lab", smoke=1, report=2) == 2               # the report's value where the lab gives none
+    assert runtime.pick("lab", smoke=1, lab=3, report=2) == 3
+    with pytest.raises(ValueError, match="no value given for profile 'smoke'"):
+        runtime.pick("smoke", report=2)
     assert runtime.device("report").type == "cpu"
     for bad in (lambda: runtime.check_profile("fast"), lambda: runtime.pick("Report", report=1),
                 lambda: runtime.seed_everything(0, threads=0)):

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -153,3 +154,16 @@ def test_ema_window_matches_the_explicit_weights_and_its_limits():
     assert last == pytest.approx(1921 / 1930) and mean_age == pytest.approx(age, rel=1e-9)
     assert 180 < mean_age < 200                      # about steps / 10 inside the warm-up
     assert ema_window(0.995, 30_000)[1] == pytest.approx(0.995 / 0.005, rel=0.01)   # d / (1 − d) past it
+
+
+def test_evaluation_epochs_are_a_subset_of_the_stored_grid():
+    grid = training.snapshot_grid(300)
+    assert len(grid) == 20 and grid[0] == 1 and grid[-1] == 300
+    assert grid == np.unique(np.linspace(1, 300, 20).round().astype(int)).tolist()    # what the cache keys were made with
+    assert training.evaluation_epochs(300, 20) == grid
+    few = training.evaluation_epochs(300, 5)
+    assert len(few) == 5 and set(few) <= set(grid) and few[0] == 1 and few[-1] == 300
+    assert training.snapshot_grid(4) == [1, 2, 3, 4] and training.evaluation_epochs(4, 20) == [1, 2, 3, 4]
+    for bad in (1, 21, 2.5):
+        with pytest.raises(ValueError, match="n_evaluations must be an integer in 2..20"):
+            training.evaluation_epochs(300, bad)

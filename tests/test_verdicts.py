@@ -141,3 +141,9 @@ def test_power_sentence_reports_the_detectable_effect_and_the_observed_effects()
     assert "range from 1.0 to 2.0 such standard deviations" in text and "n = 3" in text and "Holm over 2 tests" in text
     with pytest.raises(ValueError, match="paired"):
         verdicts.power_sentence({"w": verdicts.compare([1.0, 2.0, 3.0], [0.0, 1.0, 0.5])})
+
+
+def test_mean_sd_and_skipped_name_the_single_seed():
+    assert verdicts.mean_sd([1.0, 2.0, 3.0]) == "2.000 ± 1.000"
+    assert verdicts.mean_sd([0.5], ".2f") == "0.50 (1 seed)"
+    assert "has 1" in verdicts.skipped(1) and "at least 2" in verdicts.skipped(1)
