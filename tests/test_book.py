@@ -113,3 +113,15 @@ def test_no_control_characters_in_the_sources():
                 "".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]))
         found = sorted({repr(ch) for ch in bad if ch in text})
         assert not found, f"{path.name} contains control characters {found}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_measuring_apparatus_is_folded_in_the_book(notebook):
+    """Cells that only measure or only write out a paragraph carry `hide-input` (folded in the book, open in
+    Jupyter), the first cell says so, and nothing a reader edits (parameters, exercises) is folded."""
+    cells = json.loads(notebook.read_text())["cells"]
+    folded = [c for c in cells if "hide-input" in c["metadata"].get("tags", [])]
+    assert len(folded) >= 3, f"{notebook.name}: only {len(folded)} folded cells"
+    assert all(c["cell_type"] == "code" for c in folded)
+    assert not [c for c in folded if {"parameters", "exercises"} & set(c["metadata"]["tags"])]
+    assert "is folded; click to open it. In Jupyter every cell is open." in "".join(cells[0]["source"])
