@@ -291,6 +291,7 @@ def check_eps_loss(eps_loss, sched, shape: str = "circle", n: int = 64):
         "the noise enters x_t with a minus sign; eq. 2 adds √(1 − ᾱ_t) ε":
             ((out(ab.sqrt() * x0 - (1 - ab).sqrt() * eps) - eps) ** 2).mean(),
         "x_t has no noise in it; eq. 2 adds √(1 − ᾱ_t) ε to √ᾱ_t x_0": ((out(ab.sqrt() * x0) - eps) ** 2).mean(),
+        "the model was given x_0; give it the noised x_t of eq. 2": ((out(x0) - eps) ** 2).mean(),
         "x_t used ᾱ_t and 1 − ᾱ_t where eq. 2 has their square roots":
             ((out(ab * x0 + (1 - ab) * eps) - eps) ** 2).mean(),
         "you summed the squared errors; the loss is their mean": ((out(x_t) - eps) ** 2).sum(),
@@ -328,6 +329,8 @@ def check_ancestral_step(ancestral_step, sched):
                 (x_t + beta / math.sqrt(1 - ab[t]) * eps_hat) / math.sqrt(alpha) + sigma * z,
             f"at t = {t} you read ᾱ at index t − 1 in √(1 − ᾱ_t); in this series index t holds ᾱ_t":
                 (x_t - beta / math.sqrt(1 - ab[t - 1]) * eps_hat) / math.sqrt(alpha) + sigma * z,
+            f"at t = {t} your noise has the variance of step t − 1 (β̃_{{t−1}}, index t − 1); step t adds σ_t² = β̃_t, "
+            f"at index t": mean + math.sqrt(s.posterior_variance[t - 1].item()) * z,
         } if t > 1 else {
             "at t = 1 the step returns the mean: no noise is added on the way to x_0": mean + math.sqrt(beta) * z,
         }

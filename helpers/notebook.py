@@ -208,8 +208,8 @@ def profile_of(notebook: Path, parameters: dict) -> str:
 
 def cache_contents() -> set:
     """The checkpoint files in the weight cache now (resolved paths)."""
-    from .runtime import CACHE_DIR
-    return {p.resolve() for p in CACHE_DIR.glob("*.pt")} if CACHE_DIR.is_dir() else set()
+    from .runtime import cache_dir
+    return {p.resolve() for p in cache_dir().glob("*.pt")}
 
 
 def start_state(log: Path, cached_before: set) -> dict:
@@ -229,14 +229,17 @@ def cell_durations(nb: nbformat.NotebookNode) -> list[tuple[int, float]]:
 
 
 def report_timings(nb: nbformat.NotebookNode, notebook: Path, profile, start: dict | None = None) -> Path:
-    """Write ``build/timings/NAME-PROFILE.json`` (total and per-cell seconds of this run, how it started
-    (:func:`start_state`), the date and the machine's core count) and print the total and the three slowest
-    cells to stderr (wall-clock times never enter the notebook)."""
+    """Write ``build/timings/NAME-PROFILE-START.json`` (total and per-cell seconds of this run, how it started
+    (:func:`start_state`: a cold and a warm run are kept apart), the peak memory of the largest process it ran,
+    the date and the machine's core count) and print the total and the three slowest cells to stderr
+    (wall-clock times never enter the notebook)."""
+    import resource
     durations = cell_durations(nb)
-    record = {"notebook": notebook.name, "profile": profile, "total_s": round(sum(d for _, d in durations), 1),
-              **(start or {}), "date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(),
-              "cells": [[i, round(d, 2)] for i, d in durations]}
-    path = BUILD / "timings" / f"{notebook.stem}-{profile}.json"
+    start = start or {"start": "unknown"}
+    record = {"notebook": notebook.name, "profile": profile, "total_s": round(sum(d for _, d in durations), 1), **start,
+              "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+              "date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "cells": [[i, round(d, 2)] for i, d in durations]}
+    path = BUILD / "timings" / f"{notebook.stem}-{profile}-{start['start'].replace(' ', '-')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1) + "\n")
     slowest = ", ".join(f"cell {i} {d:.0f} s" for i, d in sorted(durations, key=lambda x: -x[1])[:3])

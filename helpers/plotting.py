@@ -1,4 +1,5 @@
 """One plotting style and deterministic, atomic figure files."""
+import textwrap
 import warnings
 
 import matplotlib.pyplot as plt
@@ -87,7 +88,7 @@ def sample_grid(samples: dict, real, title: str, limit: float = 1.6):
     fig, axes = plt.subplots(1, len(samples), figsize=(2.3 * len(samples), 3.0), sharex=True, sharey=True)
     for ax, (label, points) in zip(np.atleast_1d(axes), samples.items()):
         points_panel(ax, points, real, limit, label, compact=True)
-    fig.suptitle(title)
+    fig.suptitle(textwrap.fill(title, width=int(2.3 * len(samples) * 11)))   # about 11 characters per inch of width
     return fig
 
 

@@ -149,8 +149,9 @@ def timings_path() -> Path:
 
 
 def record_timings(source: Path = ROOT / "build" / "timings", target: Path | None = None) -> dict:
-    """Merge the last run of every notebook and profile (``build/timings/NAME-PROFILE.json``, written by
-    :mod:`helpers.notebook`) into ``figures/data/timings.json``: {notebook: {profile: record without per-cell times}}."""
+    """Merge the last run of every notebook, profile and start (cold or warm; ``build/timings/NAME-PROFILE-START.json``,
+    written by :mod:`helpers.notebook`) into ``figures/data/timings.json``: {notebook: {profile: {start: record}}},
+    without the per-cell times; a fresh install's time and size (``build/install.json``) under "install"."""
     import json
     target = target or timings_path()
     merged = json.loads(target.read_text()) if target.exists() else {}
@@ -159,26 +160,35 @@ def record_timings(source: Path = ROOT / "build" / "timings", target: Path | Non
         merged["install"] = json.loads(install.read_text())
     for path in sorted(source.glob("[0-9][0-9]_*-*.json")):
         record = json.loads(path.read_text())
-        if record.get("profile") in PROFILE_ORDER and "start" in record:     # older records say nothing of the cache
-            merged.setdefault(record["notebook"], {})[record["profile"]] = {k: v for k, v in record.items() if k != "cells"}
+        if record.get("profile") in PROFILE_ORDER and record.get("start") in STARTS:
+            merged.setdefault(record["notebook"], {}).setdefault(record["profile"], {})[record["start"]] = {
+                k: v for k, v in record.items() if k != "cells"}
     atomic_write(target, lambda tmp: open(tmp, "w").write(json.dumps(merged, indent=1, sort_keys=True) + "\n"))
     return merged
 
 
+STARTS = ("trains nothing", "cold", "warm", "partly cached")
+
+
 def table_timings() -> str:
-    """Each notebook's measured time per profile, with how the run started (cold: every model trained in it)."""
+    """Each notebook's measured time per profile: the last cold run (every model trained in it) and the last warm
+    one (every model loaded from the weight cache), with the peak memory of its largest process."""
     import json
-    record = json.loads(timings_path().read_text())
+    record = {k: v for k, v in json.loads(timings_path().read_text()).items() if k.endswith(".ipynb")}
     profiles = [p for p in PROFILE_ORDER if any(p in by_profile for by_profile in record.values())]
 
-    def cell(r):
-        if r is None:
-            return "not measured"
-        how = {"cold": f"cold, {r['trained']} models trained", "warm": "warm: weights cached",
-               "partly cached": f"{r['trained']} trained, {r['reused']} cached"}.get(r.get("start"), "trains nothing")
-        return f"{r['total_s'] / 60:.1f} min ({how}; {r['cores']} cores, {r['date']})"
-    return markdown_table(["notebook", *profiles], [[name, *(cell(by_profile.get(p)) for p in profiles)]
-                                                    for name, by_profile in sorted(record.items()) if name.endswith(".ipynb")])
+    def run(r):
+        how = {"cold": f"cold ({r['trained']} models trained)", "warm": "warm",
+               "partly cached": f"partly cached ({r['trained']} trained, {r['reused']} loaded)"}.get(r["start"], "trains nothing")
+        return f"{how}: {r['total_s'] / 60:.1f} min, {r['peak_memory_mb'] / 1024:.1f} GB"
+
+    def cell(runs):
+        return "; ".join(run(runs[s]) for s in STARTS if s in runs) if runs else "not measured"
+    machines = sorted({(r["cores"], r["date"]) for runs in record.values() for by_start in runs.values() for r in by_start.values()})
+    return (markdown_table(["notebook", *profiles], [[name, *(cell(by_profile.get(p)) for p in profiles)]
+                                                     for name, by_profile in sorted(record.items())])
+            + "\nWall-clock time of the notebook's cells and the peak memory of its largest process; measured on "
+            + ", ".join(f"{cores} cores ({date})" for cores, date in machines) + ".\n")
 
 
 def table_install() -> str:

@@ -17,13 +17,37 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
-CACHE_DIR = Path(os.environ.get("DDPM_CACHE_DIR", ROOT / "build" / "cache"))
 PROFILES = ("smoke", "lab", "report", "full")
+PROFILE_NOTES = {
+    "smoke": "**`smoke` profile:** every code path at a tiny size, for the tests; its numbers mean nothing.",
+    "lab": "**`lab` profile:** sized for a class on a 2-core laptop: one training seed, fewer epochs, sample sets and "
+           "draws than the `report` profile (the parameters cell and the lines printed below give this run's sizes). "
+           "The prose was written for the `report` profile's numbers: where a sentence and a table of this run "
+           "disagree, the table is this run's. Verdicts that need several training seeds print *Skipped*. Figures, "
+           "data and weights go to `build/lab/`, never over the published ones.",
+}
 
 
 def figures_dir() -> Path:
     """Directory the figures go to: ``$DDPM_FIGURES_DIR`` or ``<repo>/figures``."""
     return Path(os.environ.get("DDPM_FIGURES_DIR", ROOT / "figures"))
+
+
+def cache_dir() -> Path:
+    """Directory of the trained weights: ``$DDPM_CACHE_DIR`` or ``<repo>/build/cache``."""
+    return Path(os.environ.get("DDPM_CACHE_DIR", ROOT / "build" / "cache"))
+
+
+def route_outputs(profile: str) -> str:
+    """Send a run's figures (any profile but ``report`` and ``full``) and its weights (``lab``) under
+    ``build/<profile>/`` unless the environment already says where, so that a notebook run by hand in Jupyter
+    never writes over the published figures; return the note a reader of this profile needs ("" for ``report``)."""
+    check_profile(profile)
+    if profile in ("smoke", "lab"):
+        os.environ.setdefault("DDPM_FIGURES_DIR", str(ROOT / "build" / profile / "figures"))
+    if profile == "lab":
+        os.environ.setdefault("DDPM_CACHE_DIR", str(ROOT / "build" / profile / "cache"))
+    return PROFILE_NOTES.get(profile, "")
 
 
 def check_choice(name: str, value, allowed):

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from . import data, diffusion, models
-from .runtime import CACHE_DIR, atomic_write, log_to_terminal, note_checkpoint
+from .runtime import atomic_write, cache_dir, log_to_terminal, note_checkpoint
 from .schedules import Schedule
 
 
@@ -201,7 +201,7 @@ def cached(name: str, config: dict, run, retrain: bool = False) -> TrainResult:
     The training time goes to the terminal (the ``make figures`` log), never into a notebook.
     The file is written atomically, so an interrupted run never leaves a partial checkpoint.
     """
-    path = CACHE_DIR / f"{name}-{cache_key(**config)}.pt"
+    path = cache_dir() / f"{name}-{cache_key(**config)}.pt"
     if path.exists() and not retrain:
         note_checkpoint(path, "loaded")
         return TrainResult(**torch.load(path, weights_only=True, map_location="cpu"))

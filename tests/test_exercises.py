@@ -389,3 +389,12 @@ def test_checked_exercises_need_only_the_first_two_code_cells(notebook):
                          env={**os.environ, "MPLBACKEND": "Agg"}, timeout=300)
     assert run.returncode == 0, f"{notebook.name}: {run.stderr[-2000:]}"
     assert run.stdout.count("Not attempted") == len(checked), run.stdout
+
+
+def test_the_model_given_x0_and_the_variance_one_step_off_are_named():
+    """Two slips a student review met with only a number for an answer."""
+    unnoised = lambda m, s, x0, t, eps: ((m(x0, t) - eps) ** 2).mean()
+    assert "the model was given x_0" in hint(ex.check_eps_loss, unnoised, SCHED_02)
+    previous = lambda s, x_t, t, eps_hat, z: (ch02.ancestral_step(s, x_t, t, eps_hat, 0 * z)
+                                              + s.posterior_variance[t - 1].sqrt() * z)
+    assert "variance of step t − 1" in hint(ex.check_ancestral_step, previous, SCHED_02)

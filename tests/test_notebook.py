@@ -200,9 +200,10 @@ def test_timings_record_papermill_durations_and_the_profile(tmp_path, monkeypatc
                                          nbformat.v4.new_code_cell("c")])
     for cell, seconds in zip(nb.cells, (1.25, None, 30.0)):
         cell.metadata["papermill"] = {"duration": seconds}
-    path = notebook.report_timings(nb, Path("07_example.ipynb"), "lab")
+    path = notebook.report_timings(nb, Path("07_example.ipynb"), "lab", {"trained": 2, "reused": 0, "start": "cold"})
     record = json.loads(path.read_text())
-    assert path == tmp_path / "timings" / "07_example-lab.json"
+    assert path == tmp_path / "timings" / "07_example-lab-cold.json"       # a later warm run does not overwrite it
+    assert record["start"] == "cold" and record["trained"] == 2 and isinstance(record["peak_memory_mb"], int)
     assert record["total_s"] == 31.2 and record["profile"] == "lab"     # 31.25 rounded to one decimal
     assert record["cells"] == [[0, 1.25], [1, 0.0], [2, 30.0]]
     assert "slowest cell 2 30 s" in capsys.readouterr().err
@@ -230,7 +231,7 @@ def test_cached_training_notes_what_it_trained_and_loaded(tmp_path, monkeypatch)
     from helpers import training
     log = tmp_path / "checkpoints.log"
     monkeypatch.setenv("DDPM_CHECKPOINT_LOG", str(log))
-    monkeypatch.setattr(training, "CACHE_DIR", tmp_path)
+    monkeypatch.setenv("DDPM_CACHE_DIR", str(tmp_path))
     for _ in range(2):
         training.cached("toy", {"x": 1}, lambda: training.TrainResult(losses=[1.0]))
     how = [line.split(" ", 1)[0] for line in log.read_text().splitlines()]

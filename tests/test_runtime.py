@@ -1,4 +1,5 @@
 import hashlib
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -81,3 +82,15 @@ def test_failing_notebook_leaves_previous_outputs_intact(tmp_path):
     with pytest.raises(Exception, match="boom"):
         notebook.execute(source, output, figures, {"profile": "smoke"})
     assert output.read_text() == "previous" and (figures / "fig.png").read_bytes() == b"previous"
+
+
+def test_lab_and_smoke_runs_never_write_over_the_published_figures(monkeypatch):
+    for name in ("DDPM_FIGURES_DIR", "DDPM_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    assert runtime.route_outputs("report") == "" and runtime.figures_dir() == runtime.ROOT / "figures"
+    assert "lab" in runtime.route_outputs("lab")
+    assert runtime.figures_dir() == runtime.ROOT / "build" / "lab" / "figures"
+    assert runtime.cache_dir() == runtime.ROOT / "build" / "lab" / "cache"
+    monkeypatch.setenv("DDPM_FIGURES_DIR", "/elsewhere")                       # a runner that says where wins
+    runtime.route_outputs("smoke")
+    assert runtime.figures_dir() == Path("/elsewhere")

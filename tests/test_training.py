@@ -67,7 +67,7 @@ def test_points_per_item_subsamples_each_star():
 
 
 def test_cache_loads_without_retraining_and_retrain_forces(tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "CACHE_DIR", tmp_path)
+    monkeypatch.setenv("DDPM_CACHE_DIR", str(tmp_path))
     calls = []
 
     def fit():
