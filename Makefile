@@ -33,7 +33,7 @@ $(STAMP): requirements.txt pyproject.toml
 PROFILE ?= report
 OUT := build/$(PROFILE)
 figures: $(STAMP)
-	case "$(PROFILE)" in report|lab|smoke|full) ;; *) echo "PROFILE must be one of report, lab, smoke, full; got '$(PROFILE)'"; exit 2;; esac
+	@case "$(PROFILE)" in report|lab|smoke|full) ;; *) echo "PROFILE must be one of report, lab, smoke, full; got '$(PROFILE)'"; exit 2;; esac
 	for nb in $(NOTEBOOKS); do echo "== $$nb ($(PROFILE))"; start=$$(date +%s); \
 	  $(if $(filter report,$(PROFILE)),$(PY) -m helpers.notebook $$nb,\
 	  DDPM_CACHE_DIR=$(CURDIR)/$(OUT)/cache $(PY) -m helpers.notebook $$nb --output $(OUT)/notebooks/$$(basename $$nb) \

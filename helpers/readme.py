@@ -148,6 +148,12 @@ def timings_path() -> Path:
     return figures_dir() / "data" / "timings.json"
 
 
+def load_timings() -> dict:
+    """The contents of ``timings.json``; empty before anything was recorded."""
+    import json
+    return json.loads(timings_path().read_text()) if timings_path().exists() else {}
+
+
 def record_timings(source: Path = ROOT / "build" / "timings", target: Path | None = None) -> dict:
     """Merge the last run of every notebook, profile and start (cold or warm; ``build/timings/NAME-PROFILE-START.json``,
     written by :mod:`helpers.notebook`) into ``figures/data/timings.json``: {notebook: {profile: {start: record}}},
@@ -174,7 +180,7 @@ def table_timings() -> str:
     """Each notebook's measured time per profile: the last cold run (every model trained in it) and the last warm
     one (every model loaded from the weight cache), with the peak memory of its largest process."""
     import json
-    record = {k: v for k, v in json.loads(timings_path().read_text()).items() if k.endswith(".ipynb")}
+    record = {k: v for k, v in load_timings().items() if k.endswith(".ipynb")}
     profiles = [p for p in PROFILE_ORDER if any(p in by_profile for by_profile in record.values())]
 
     def run(r):
@@ -194,7 +200,7 @@ def table_timings() -> str:
 def table_install() -> str:
     """The measured size of ``.venv`` and the time to create it and install ``requirements.txt`` into it."""
     import json
-    r = json.loads(timings_path().read_text()).get("install")
+    r = load_timings().get("install")
     row = ([f"{r['megabytes'] / 1024:.1f} GB", f"{r['seconds'] / 60:.1f} min", f"{r['cores']} cores, {r['date']}"] if r
            else ["not measured"] * 3)
     return markdown_table(["`.venv` (fresh)", "size", "time to create and install", "machine"],
