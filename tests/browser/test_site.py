@@ -42,6 +42,9 @@ PAGE_REPORT = """(async () => {
                       .map(d => d.textContent.trim().slice(0, 80)),
     tex_errors: [...document.querySelectorAll("mjx-merror")].map(e => e.textContent.slice(0, 80)),
     code_blocks: document.querySelectorAll("div.cell_input pre").length,
+    folded: document.querySelectorAll(".tag_hide-input").length,
+    folded_closed: document.querySelectorAll(".tag_hide-input > details:not([open]) div.cell_input pre").length,
+    folded_visible: [...document.querySelectorAll(".tag_hide-input div.cell_input pre")].filter(p => p.checkVisibility()).length,
     wide_code: [...document.querySelectorAll("div.cell_input pre")]
                  .filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.textContent.slice(0, 60)),
   };
@@ -96,6 +99,10 @@ def test_page(browser, site_url, summary, page):
     assert not report["untypeset"], f"{page}: display maths not typeset by MathJax: {report['untypeset']}"
     assert not report["tex_errors"], f"{page}: MathJax TeX errors: {report['tex_errors']}"
     assert not report["wide_code"], f"{page}: code wider than the text column at 1280 px: {report['wide_code']}"
+    if page.startswith("notebooks/"):   # the measuring apparatus is folded: present, its code hidden until opened
+        assert report["folded"] >= 3 and report["folded_closed"] == report["folded"], \
+            f"{page}: {report['folded']} folded cells, {report['folded_closed']} of them closed"
+        assert report["folded_visible"] == 0, f"{page}: {report['folded_visible']} folded code blocks are visible"
     assert not browser.errors(), f"{page}: console errors: {browser.errors()}"
     offsite = [url for url in browser.requests() if not url.startswith((site_url, "data:", "blob:"))]
     assert not offsite, f"{page}: requests beyond the site (it must work offline): {offsite}"
@@ -122,5 +129,6 @@ def test_root_leads_to_front_page(browser, site_url):
 
 def test_notebooks_and_front_page_are_in_the_site():
     expected = {"book/index.html", "book/glossary.html", "book/references.html", "book/solutions.html", "book/report.html",
+                "book/instructors.html",
                 *(f"notebooks/{nb.stem}.html" for nb in (book.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
     assert expected <= set(PAGES), f"missing pages: {sorted(expected - set(PAGES))}"
