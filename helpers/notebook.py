@@ -212,6 +212,9 @@ def cache_contents() -> set:
     return {p.resolve() for p in cache_dir().glob("*.pt")}
 
 
+STARTS = ("trains nothing", "cold", "warm", "partly cached")   # how a run can start, as start_state names it
+
+
 def start_state(log: Path, cached_before: set) -> dict:
     """How a run started, from its checkpoint log (:func:`helpers.runtime.note_checkpoint`) and the cache's contents
     before it: {"trained": models trained in the run, "reused": models loaded that were cached before it, "start":

@@ -6,17 +6,18 @@ from ``figures/data/timings.json``, which ``make timings`` fills from the last r
 README disagrees with the stored results (``tests/test_readme.py`` runs that check).
 """
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .runtime import ROOT, atomic_write, figures_dir
+from .notebook import STARTS
+from .runtime import PROFILES, ROOT, atomic_write, figures_dir
 
 README = ROOT / "README.md"
 PAGES = (README, ROOT / "book" / "instructors.md")     # every file with generated tables
-PROFILE_ORDER = ("smoke", "lab", "report", "full")
 BLOCK = re.compile(r"(<!-- table:(\w+) -->\n).*?(<!-- /table -->)", re.S)
 
 
@@ -150,7 +151,6 @@ def timings_path() -> Path:
 
 def load_timings() -> dict:
     """The contents of ``timings.json``; empty before anything was recorded."""
-    import json
     return json.loads(timings_path().read_text()) if timings_path().exists() else {}
 
 
@@ -158,30 +158,26 @@ def record_timings(source: Path = ROOT / "build" / "timings", target: Path | Non
     """Merge the last run of every notebook, profile and start (cold or warm; ``build/timings/NAME-PROFILE-START.json``,
     written by :mod:`helpers.notebook`) into ``figures/data/timings.json``: {notebook: {profile: {start: record}}},
     without the per-cell times; a fresh install's time and size (``build/install.json``) under "install"."""
-    import json
     target = target or timings_path()
     merged = json.loads(target.read_text()) if target.exists() else {}
-    install = source.parent / "install.json"
-    if install.exists() and json.loads(install.read_text()).get("fresh"):      # an upgrade of a venv is not an install
-        merged["install"] = json.loads(install.read_text())
+    install_file = source.parent / "install.json"
+    install = json.loads(install_file.read_text()) if install_file.exists() else {}
+    if install.get("fresh"):                                                   # an upgrade of a venv is not an install
+        merged["install"] = install
     for path in sorted(source.glob("[0-9][0-9]_*-*.json")):
         record = json.loads(path.read_text())
-        if record.get("profile") in PROFILE_ORDER and record.get("start") in STARTS:
+        if record.get("profile") in PROFILES and record.get("start") in STARTS:
             merged.setdefault(record["notebook"], {}).setdefault(record["profile"], {})[record["start"]] = {
                 k: v for k, v in record.items() if k != "cells"}
     atomic_write(target, lambda tmp: open(tmp, "w").write(json.dumps(merged, indent=1, sort_keys=True) + "\n"))
     return merged
 
 
-STARTS = ("trains nothing", "cold", "warm", "partly cached")
-
-
 def table_timings() -> str:
     """Each notebook's measured time per profile: the last cold run (every model trained in it) and the last warm
     one (every model loaded from the weight cache), with the peak memory of its largest process."""
-    import json
     record = {k: v for k, v in load_timings().items() if k.endswith(".ipynb")}
-    profiles = [p for p in PROFILE_ORDER if any(p in by_profile for by_profile in record.values())]
+    profiles = [p for p in PROFILES if any(p in by_profile for by_profile in record.values())]
 
     def run(r):
         how = {"cold": f"cold ({r['trained']} models trained)", "warm": "warm",
@@ -199,7 +195,6 @@ def table_timings() -> str:
 
 def table_install() -> str:
     """The measured size of ``.venv`` and the time to create it and install ``requirements.txt`` into it."""
-    import json
     r = load_timings().get("install")
     row = ([f"{r['megabytes'] / 1024:.1f} GB", f"{r['seconds'] / 60:.1f} min", f"{r['cores']} cores, {r['date']}"] if r
            else ["not measured"] * 3)
