@@ -131,6 +131,22 @@ def load_shape(name: str) -> np.ndarray:
     return np.load(shape_path(name), allow_pickle=False)
 
 
+def labelled_shapes(names=SHAPES, per_class: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A class-labelled training set for a conditional model: ``per_class`` points of each shape in ``names``
+    (a seeded subset where a shape has more), as ``(points: (k·per_class, 2), labels: (k·per_class,))`` with
+    label i for ``names[i]``. Equal counts, so the unconditional model the set also trains weighs the shapes
+    alike."""
+    names = [check_shape(name) for name in names]
+    rng = np.random.default_rng(seed)
+    parts = []
+    for name in names:
+        points = load_shape(name)
+        if not (isinstance(per_class, int) and 1 <= per_class <= len(points)):
+            raise ValueError(f"per_class must be an integer in 1..{len(points)} (the {name}'s points), got {per_class!r}")
+        parts.append(points[np.sort(rng.permutation(len(points))[:per_class])])
+    return np.concatenate(parts), np.repeat(np.arange(len(names)), per_class)
+
+
 def circle_distance(points) -> np.ndarray:
     """Distance of each point (n, 2) to the unit circle. Returns (n,) float64."""
     return np.abs(np.hypot(points[:, 0], points[:, 1]) - 1.0)

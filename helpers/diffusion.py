@@ -87,6 +87,22 @@ def ideal_denoiser(s: Schedule, data: torch.Tensor):
     return predict
 
 
+def guided(model, label: int, w: float):
+    """Classifier-free guidance (Ho & Salimans 2022): a denoiser ``predict(x_t: (n, d), t: (n,))`` giving
+    ε̃ = ε_θ(x_t, t, ∅) + w · (ε_θ(x_t, t, c) − ε_θ(x_t, t, ∅)) for a class-conditional ``model(x, t, labels)``
+    whose label −1 means "no class". w = 0 samples the unconditional model, w = 1 the conditional one, w > 1
+    pushes past it (their eq. 6 writes 1 + w for our w). With ε = −√(1 − ᾱ_t) ∇ log q_t, ε̃ is the ε of
+    ∇ log q_t(x) + w ∇ log q_t(c | x): the class's posterior raised to the power w."""
+    if not w >= 0:
+        raise ValueError(f"w must be >= 0, got {w!r}")
+
+    def predict(x_t, t):
+        labels = torch.cat([torch.full((len(x_t),), label), torch.full((len(x_t),), -1)])
+        conditional, unconditional = model(torch.cat([x_t, x_t]), torch.cat([t, t]), labels).chunk(2)
+        return unconditional + w * (conditional - unconditional)
+    return predict
+
+
 def two_stage(high_t_model, low_t_model, t_switch: int):
     """A denoiser ``predict(x_t: (n, d), t: (n,))`` that runs ``high_t_model`` where t > ``t_switch`` and
     ``low_t_model`` where t <= ``t_switch``: two networks, each used for one part of the reverse chain,

@@ -259,6 +259,17 @@ def memorisation_interval(name: str, n: int, draws: int = 20, level: float = 0.9
     return tuple(float(q) for q in np.quantile(ratios, [tail, 1 - tail]))
 
 
+def class_adherence(fake, label: int, class_points) -> float:
+    """The share of ``fake: (n, 2)`` nearer the points of class ``label`` than those of any other class in
+    ``class_points`` (a list of ``(N_k, 2)`` arrays): how often a conditional sample lands on its own shape.
+    Where the classes overlap, real data of the class itself scores below 1."""
+    fake = _points(fake, "fake")
+    if not (isinstance(label, (int, np.integer)) and 0 <= label < len(class_points)):
+        raise ValueError(f"label must be an integer in 0..{len(class_points) - 1}, got {label!r}")
+    distances = np.stack([nearest_distances(fake, _points(points, "class_points")) for points in class_points], axis=1)
+    return float((distances.argmin(axis=1) == label).mean())
+
+
 def per_set_quality(name: str, draw, sets: int, seed: int = 0) -> dict[str, np.ndarray]:
     """:func:`shape_quality` of ``sets`` sample sets ``draw(k) -> (n, 2)``, k = 0..sets-1, set k scored
     against real reference draw ``seed + 50 + k``: ``{metric: (sets,) array}``. Two samplers given the
@@ -270,5 +281,9 @@ def per_set_quality(name: str, draw, sets: int, seed: int = 0) -> dict[str, np.n
 def repeated_quality(name: str, draw, repeats: int = 5, seed: int = 0) -> dict[str, tuple[float, float]]:
     """:func:`per_set_quality` over ``repeats`` sample sets as ``{metric: (mean, sd)}``: the model's
     spread, comparable with :func:`shape_floor`."""
-    runs = per_set_quality(name, draw, _at_least(repeats, 2, "repeats"), seed)
-    return {key: (float(values.mean()), float(values.std(ddof=1))) for key, values in runs.items()}
+    return summarise(per_set_quality(name, draw, _at_least(repeats, 2, "repeats"), seed))
+
+
+def summarise(per_set: dict) -> dict[str, tuple[float, float]]:
+    """``{metric: (mean, sd)}`` of :func:`per_set_quality`'s ``{metric: (sets,) array}`` (sample sd)."""
+    return {key: (float(values.mean()), float(values.std(ddof=1))) for key, values in per_set.items()}

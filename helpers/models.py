@@ -60,6 +60,29 @@ class PointDenoiser(nn.Module):
         return self.net(h if context is None else torch.cat([h, context], dim=-1))
 
 
+class ClassConditionalDenoiser(nn.Module):
+    """A :class:`PointDenoiser` told which class a point belongs to: the label enters as a one-hot
+    ``context``, and the label ``NO_CLASS`` (−1) as zeros, so one network is both the conditional
+    ε_θ(x_t, t, c) and the unconditional ε_θ(x_t, t, ∅) that classifier-free guidance combines
+    (Ho & Salimans 2022). ``forward(x: (n, 2), t: (n,), labels: (n,) in −1..n_classes−1) -> (n, 2)``.
+    """
+    NO_CLASS = -1
+
+    def __init__(self, n_classes: int, emb: int = 32, hidden=(128, 256, 64), coord_scale: float = 25.0):
+        super().__init__()
+        if not (isinstance(n_classes, int) and n_classes >= 2):
+            raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+        self.n_classes = n_classes
+        self.point = PointDenoiser(emb, hidden, coord_scale, context=n_classes)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        labels = torch.as_tensor(labels).expand(len(x))
+        if not bool(((labels >= self.NO_CLASS) & (labels < self.n_classes)).all()):
+            raise ValueError(f"labels must lie in -1..{self.n_classes - 1} (-1: no class)")
+        one_hot = nn.functional.one_hot(labels.clamp_min(0), self.n_classes).float()
+        return self.point(x, t, one_hot * (labels != self.NO_CLASS)[:, None])
+
+
 class SetStatsDenoiser(nn.Module):
     """The report's star model (§2.3): a :class:`PointDenoiser` whose every point also gets the
     mean and variance (x and y) of its whole noised star as four extra inputs.

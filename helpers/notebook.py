@@ -29,6 +29,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from . import runtime
 from .runtime import ROOT
 
 BUILD = ROOT / "build"
@@ -186,18 +187,29 @@ def execute(notebook: Path, output: Path, figures: Path, parameters: dict):
         folder = Path(folder)
         staging = folder / "figures"
         staging.mkdir()
-        checkpoints, cached_before = folder / "checkpoints.log", cache_contents()
+        checkpoints = folder / "checkpoints.log"
+        profile = profile_of(notebook, parameters)
         with environment(DDPM_FIGURES_DIR=str(staging), PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0"),
-                         DDPM_CHECKPOINT_LOG=str(checkpoints)):
+                         DDPM_CHECKPOINT_LOG=str(checkpoints), **kernel_cache(profile)):
+            cached_before = cache_contents()
             # shutdown "immediate": an interrupted kernel is killed mid-cell, not asked to finish
             nb = papermill.execute_notebook(
                 without_injected_parameters(notebook), None, parameters=parameters, cwd=str(notebook.parent),
                 kernel_name="python3", progress_bar=False, config=kernel_config(folder),
                 extra_arguments=KERNEL_ARGUMENTS, shutdown_kernel="immediate")
-        report_timings(nb, notebook, profile_of(notebook, parameters), start_state(checkpoints, cached_before))
+        report_timings(nb, notebook, profile, start_state(checkpoints, cached_before))
         nbformat.write(normalise(nb), folder / "notebook.ipynb")
         publish(folder / "notebook.ipynb", output)
         publish(staging, figures)
+
+
+def kernel_cache(profile: str) -> dict:
+    """``{"DDPM_CACHE_DIR": path}`` where a run of ``profile`` routes its weight cache (:func:`helpers.runtime.routes`)
+    and the environment names none, else ``{}``: set before the kernel starts, so that the record of a cold or warm
+    start inspects the cache the kernel uses."""
+    if profile not in runtime.PROFILES:           # the notebook itself names a wrong profile
+        return {}
+    return {k: v for k, v in runtime.routes(profile).items() if k == "DDPM_CACHE_DIR" and k not in os.environ}
 
 
 def profile_of(notebook: Path, parameters: dict) -> str:
@@ -231,6 +243,9 @@ def cell_durations(nb: nbformat.NotebookNode) -> list[tuple[int, float]]:
     return [(i, float(cell.metadata.get("papermill", {}).get("duration") or 0.0)) for i, cell in enumerate(nb.cells)]
 
 
+MAXRSS_PER_MB = 1024 ** 2 if sys.platform == "darwin" else 1024   # ru_maxrss counts bytes on macOS, KiB on Linux
+
+
 def report_timings(nb: nbformat.NotebookNode, notebook: Path, profile, start: dict | None = None) -> Path:
     """Write ``build/timings/NAME-PROFILE-START.json`` (total and per-cell seconds of this run, how it started
     (:func:`start_state`: a cold and a warm run are kept apart), the peak memory of the largest process it ran,
@@ -240,7 +255,7 @@ def report_timings(nb: nbformat.NotebookNode, notebook: Path, profile, start: di
     durations = cell_durations(nb)
     start = start or {"start": "unknown"}
     record = {"notebook": notebook.name, "profile": profile, "total_s": round(sum(d for _, d in durations), 1), **start,
-              "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+              "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / MAXRSS_PER_MB),
               "date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "cells": [[i, round(d, 2)] for i, d in durations]}
     path = BUILD / "timings" / f"{notebook.stem}-{profile}-{start['start'].replace(' ', '-')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -77,6 +77,22 @@ def table_02_memorisation() -> str:
                                                                           d["ratio_min"], d["ratio_mean"], d["ratio_max"], d["interval"])])
 
 
+def table_02_guidance() -> str:
+    """Notebook 02: classifier-free guidance, per shape and scale w: adherence, precision and recall, mean ± sd over the
+    conditional models' seeds, and the same scores of fresh real draws."""
+    d = load("02_guidance")
+    names, scores = [str(n) for n in d["score_names"]], d["scores"]
+    rows = []
+    for k, shape in enumerate(d["shapes"]):
+        for w in sorted(set(d["w"].tolist())):
+            pick = (d["shape"] == shape) & (d["w"] == w)
+            rows.append([shape, f"{w:g}", int(pick.sum())] + [f"{m:.3f} ± {sd:.3f}" for m, sd in
+                                                               zip(scores[pick].mean(0), scores[pick].std(0, ddof=1))])
+        real = d["real_scores"][k]
+        rows.append([shape, "real data", len(real)] + [f"{m:.3f} ± {sd:.3f}" for m, sd in zip(real.mean(0), real.std(0, ddof=1))])
+    return markdown_table(["shape", "w", "runs", *names], rows)
+
+
 def table_04_quality() -> str:
     """Notebook 04: every schedule (and the cosine fixes) at equal budget, seed 0: the ranking statistic
     (median NN / floor) with the outside count beside it, then the Chamfer ratio that runaways drive."""
@@ -202,7 +218,7 @@ def table_install() -> str:
                           [["`make venv` (any first `make` target)", *row]])
 
 
-TABLES = {"timings": table_timings, "install": table_install, "01_x0": table_01_x0, "02_final": table_02_final, "02_verdicts": table_02_verdicts, "02_memorisation": table_02_memorisation, "04_quality": table_04_quality,
+TABLES = {"timings": table_timings, "install": table_install, "01_x0": table_01_x0, "02_final": table_02_final, "02_verdicts": table_02_verdicts, "02_memorisation": table_02_memorisation, "02_guidance": table_02_guidance, "04_quality": table_04_quality,
           "04_seeds": table_04_seeds, "04_verdicts": table_04_verdicts, "04_prior": table_04_prior, "03_stars": table_03_stars,
           "03_targets": table_03_targets}
 

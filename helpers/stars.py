@@ -23,14 +23,13 @@ only ones in the series: :mod:`helpers.radial` encodes the model's latent with t
 
 Stars are arrays ``(m, n, 2)``: m stars of n points each (numpy arrays or torch tensors).
 """
-from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
 import torch
 from scipy import stats
 
-from helpers import data
+from helpers import data, runtime
 
 PROFILE_BINS = 180                       # angular bins of the radius profile
 RATIO_GRID = np.linspace(0.2, 0.9, 36)   # inner ratios of the template bank
@@ -407,19 +406,6 @@ def default_block(n: int, n2: int) -> int:
     return max(1, round(np.sqrt(BLOCK_ENTRIES / (n * n2))))
 
 
-@contextmanager
-def single_thread():
-    """Run torch on one intra-op thread, then restore the setting. Cache-sized Chamfer blocks
-    gain little from threads, and spinning threads slow to a crawl when another process
-    shares the cores (measured: 1.6e9 vs 1.4e7 distances/s on 2 busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def chamfer_matrix(a, b=None, block=None) -> np.ndarray:
     """Chamfer distance between every star of ``a: (m, n, 2)`` and of ``b: (k, n', 2)``: (m, k).
 
@@ -437,7 +423,7 @@ def chamfer_matrix(a, b=None, block=None) -> np.ndarray:
     left, right = lifted(a, "left"), lifted(b_arr, "right")
     buffer = torch.empty(block * a.shape[1] * block * b_arr.shape[1])
     out = np.zeros((len(a), len(b_arr)))
-    with torch.no_grad(), single_thread():
+    with torch.no_grad(), runtime.threads(1):
         for i in range(0, len(a), block):
             for j in range(i if b is None else 0, len(b_arr), block):
                 out[i:i + block, j:j + block] = chamfer_block(

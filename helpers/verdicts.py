@@ -34,19 +34,23 @@ class Comparison:
     p: float
     test: str
     n: int
-    lower_is_better: bool
+    lower_is_better: bool | None    # None: neither direction is better; the verdict names the higher one
 
     def winner(self) -> str:
-        """The name of the better setting by the sign of the gap (significant or not)."""
+        """The name of the better setting by the sign of the gap (significant or not); the higher one when
+        ``lower_is_better`` is None."""
+        if self.lower_is_better is None:
+            return self.names[0] if self.gap > 0 else self.names[1]
         return self.names[0] if (self.gap < 0) == self.lower_is_better else self.names[1]
 
     def text(self, significant: bool, level: float = LEVEL, family: int = 1) -> str:
         """The verdict in words, with the test, n, p and the level (Holm-adjusted when ``family`` > 1)."""
         where = f"{self.test} t-test over n = {self.n} seeds, p = {self.p:.2g}"
         holm_note = f", Holm over {family} tests" if family > 1 else ""
+        better, favour = ("is higher", "higher at") if self.lower_is_better is None else ("is better", "in favour of")
         if significant:
-            return f"**{self.winner()} is better** (gap {abs(self.gap):.3g}, se {self.se:.2g}; {where}; significant at {level:.0%}{holm_note})"
-        return (f"not significant at n = {self.n} seeds (gap {abs(self.gap):.3g}, se {self.se:.2g}, in favour of {self.winner()}; "
+            return f"**{self.winner()} {better}** (gap {abs(self.gap):.3g}, se {self.se:.2g}; {where}; significant at {level:.0%}{holm_note})"
+        return (f"not significant at n = {self.n} seeds (gap {abs(self.gap):.3g}, se {self.se:.2g}, {favour} {self.winner()}; "
                 f"{where}; level {level:.0%}{holm_note})")
 
 
@@ -58,9 +62,10 @@ def _values(x, name: str) -> np.ndarray:
     return x
 
 
-def compare(a, b, names=("a", "b"), paired: bool = False, lower_is_better: bool = True) -> Comparison:
+def compare(a, b, names=("a", "b"), paired: bool = False, lower_is_better: bool | None = True) -> Comparison:
     """Test mean(a) = mean(b) for per-seed values ``a: (n,)``, ``b: (m,)``: paired t (same runs, n = m)
-    or Welch t (separate runs). Returns a :class:`Comparison`; decide with :func:`holm`."""
+    or Welch t (separate runs). Returns a :class:`Comparison`; decide with :func:`holm`. With
+    ``lower_is_better=None`` the verdict says which is higher, not which is better."""
     a, b = _values(a, names[0]), _values(b, names[1])
     if paired:
         if len(a) != len(b):

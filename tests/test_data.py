@@ -234,3 +234,14 @@ def test_load_stars_rejects_unknown_split():
 def test_outline_distance_rejects_dino():
     with pytest.raises(ValueError, match=r"name.*'dino'"):
         data.true_outline_distance("dino", np.zeros((1, 2)))
+
+
+def test_labelled_shapes_take_equal_distinct_subsets_of_each_shape():
+    points, labels = data.labelled_shapes(("circle", "dino"), per_class=300)
+    assert points.shape == (600, 2) and np.array_equal(np.bincount(labels), [300, 300])
+    for label, name in enumerate(("circle", "dino")):
+        ours, source = points[labels == label], data.load_shape(name)
+        rows = {tuple(p) for p in source}
+        assert all(tuple(p) in rows for p in ours) and len({tuple(p) for p in ours}) == 300
+    with pytest.raises(ValueError, match="per_class must be an integer in 1..1000"):
+        data.labelled_shapes(("circle",), per_class=1001)

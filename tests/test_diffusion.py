@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from helpers import diffusion as D
+from helpers import gaussian
 from helpers import schedules as S
 from helpers import training
 from conftest import assert_mc_close
@@ -229,3 +230,40 @@ def test_loss_gap_per_t_is_the_difference_of_the_two_loss_curves_with_its_standa
         x = np.sqrt(a) * x0 + np.sqrt(1 - a) * e
         sd = (x ** 2 / 4 - x * e).mean(axis=1).std()
         assert abs(se[t - 1].item() / (sd / np.sqrt(3000)) - 1) < 0.1
+
+
+class _IdealConditional:
+    """ε_θ(x, t, label) of a two-cluster labelled set: the exact E[ε | x_t] of the class's points (label c) or
+    of all points (label −1), from :func:`ideal_eps` — a stand-in network whose every answer is known."""
+
+    def __init__(self, s, points, labels):
+        self.s, self.points, self.labels = s, points, labels
+
+    def __call__(self, x, t, labels):
+        out = torch.empty_like(x)
+        for c in labels.unique().tolist():
+            rows = labels == c
+            data = self.points if c == -1 else self.points[self.labels == c]
+            out[rows] = D.ideal_eps(self.s, data, x[rows], int(t[0]))
+        return out
+
+
+def test_guided_eps_is_the_score_of_the_class_posterior_raised_to_w(gen):
+    # ε̃ = −√(1 − ᾱ_t) [∇ log q_t(x) + w ∇ log q_t(c | x)], with both gradients by autograd of the exact mixtures
+    s = S.linear(100, 1e-4, 0.02)
+    points = torch.cat([torch.randn(30, 2, generator=gen, dtype=torch.float64) * 0.3 + 1,
+                        torch.randn(20, 2, generator=gen, dtype=torch.float64) * 0.3 - 1])
+    labels = torch.repeat_interleave(torch.tensor([0, 1]), torch.tensor([30, 20]))
+    t, x = 40, torch.randn(64, 2, generator=gen, dtype=torch.float64).requires_grad_()
+    ab = s.alpha_bar[t].item()
+    log_q = gaussian.log_mixture_density(x, ab ** 0.5 * points, (1 - ab) ** 0.5)
+    log_q_c = gaussian.log_mixture_density(x, ab ** 0.5 * points[labels == 1], (1 - ab) ** 0.5) + math.log(20 / 50)
+    score, = torch.autograd.grad(log_q.sum(), x, retain_graph=True)
+    class_score, = torch.autograd.grad((log_q_c - log_q).sum(), x)    # ∇ log q_t(c | x) = ∇ log q_t(x, c) − ∇ log q_t(x)
+    model = _IdealConditional(s, points, labels)
+    tt = torch.full((64,), t)
+    for w in (0.0, 1.0, 3.0):
+        expected = -(1 - ab) ** 0.5 * (score + w * class_score)
+        assert torch.allclose(D.guided(model, 1, w)(x.detach(), tt), expected, atol=1e-8), w
+    with pytest.raises(ValueError, match="w must be >= 0"):
+        D.guided(model, 1, -1.0)

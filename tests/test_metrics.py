@@ -303,3 +303,13 @@ def test_memorisation_ratio_is_zero_for_copies_one_for_new_data_and_blind_to_blu
     partly_copied = np.concatenate([train[:200] + rng.normal(0, 0.004, (200, 2)), blurred[:800]])
     assert low - 0.03 <= metrics.memorisation_ratio("circle", blurred) <= high + 0.03
     assert metrics.memorisation_ratio("circle", partly_copied) < low
+
+
+def test_class_adherence_counts_the_points_nearest_their_own_class():
+    classes = [np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]]), np.array([[0.0, 5.0]])]
+    fake = np.array([[0.1, 0.0], [0.4, 0.0], [0.6, 0.0], [0.9, 0.3], [0.0, 2.4]])   # nearest class: 0, 0, 1, 1, 0
+    assert metrics.class_adherence(fake, 0, classes) == 3 / 5
+    assert metrics.class_adherence(fake, 1, classes) == 2 / 5
+    assert metrics.class_adherence(fake, 2, classes) == 0.0
+    with pytest.raises(ValueError, match="label must be an integer in 0..2"):
+        metrics.class_adherence(fake, 3, classes)

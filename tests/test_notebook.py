@@ -238,3 +238,13 @@ def test_cached_training_notes_what_it_trained_and_loaded(tmp_path, monkeypatch)
     assert how == ["trained", "loaded"]
     record = notebook.start_state(log, set())
     assert record == {"trained": 1, "reused": 0, "start": "cold"}
+
+
+def test_the_timing_record_inspects_the_cache_the_kernel_uses(monkeypatch):
+    monkeypatch.setenv("DDPM_CACHE_DIR", "set")
+    monkeypatch.delenv("DDPM_CACHE_DIR")
+    lab = notebook.kernel_cache("lab")
+    assert lab == {"DDPM_CACHE_DIR": str(notebook.ROOT / "build" / "lab" / "cache")}
+    assert notebook.kernel_cache("report") == {} and notebook.kernel_cache("smoke") == {}
+    monkeypatch.setenv("DDPM_CACHE_DIR", "/elsewhere")                  # a runner that says where wins
+    assert notebook.kernel_cache("lab") == {}

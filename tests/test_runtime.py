@@ -86,7 +86,8 @@ def test_failing_notebook_leaves_previous_outputs_intact(tmp_path):
 
 def test_lab_and_smoke_runs_never_write_over_the_published_figures(monkeypatch):
     for name in ("DDPM_FIGURES_DIR", "DDPM_CACHE_DIR"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "set")     # recorded first, so that the teardown also undoes what route_outputs sets
+        monkeypatch.delenv(name)
     assert runtime.route_outputs("report") == "" and runtime.figures_dir() == runtime.ROOT / "figures"
     assert "lab" in runtime.route_outputs("lab")
     assert runtime.figures_dir() == runtime.ROOT / "build" / "lab" / "figures"
@@ -94,3 +95,15 @@ def test_lab_and_smoke_runs_never_write_over_the_published_figures(monkeypatch):
     monkeypatch.setenv("DDPM_FIGURES_DIR", "/elsewhere")                       # a runner that says where wins
     runtime.route_outputs("smoke")
     assert runtime.figures_dir() == Path("/elsewhere")
+
+
+def test_threads_sets_the_count_inside_and_restores_it_after_an_error():
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="inside"):
+        with runtime.threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be an integer >= 1, got 0"):
+        with runtime.threads(0):
+            pass

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from helpers import models, schedules, training
+from conftest import assert_mc_close
 
 S = schedules.linear(50)
 DATA = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
@@ -159,11 +160,66 @@ def test_ema_window_matches_the_explicit_weights_and_its_limits():
 def test_evaluation_epochs_are_a_subset_of_the_stored_grid():
     grid = training.snapshot_grid(300)
     assert len(grid) == 20 and grid[0] == 1 and grid[-1] == 300
-    assert grid == np.unique(np.linspace(1, 300, 20).round().astype(int)).tolist()    # what the cache keys were made with
+    # the old n_evaluations = 20 epochs, on which the published report weights were stored (their snapshot epochs enter
+    # the cache key, so a different grid would retrain them)
+    assert grid == np.unique(np.linspace(1, 300, 20).round().astype(int)).tolist()
     assert training.evaluation_epochs(300, 20) == grid
     few = training.evaluation_epochs(300, 5)
     assert len(few) == 5 and set(few) <= set(grid) and few[0] == 1 and few[-1] == 300
     assert training.snapshot_grid(4) == [1, 2, 3, 4] and training.evaluation_epochs(4, 20) == [1, 2, 3, 4]
-    for bad in (1, 21, 2.5):
+    assert training.evaluation_epochs(300, np.int64(5)) == few        # a numpy integer is an integer
+    for bad in (1, 21, 2.5, True):
         with pytest.raises(ValueError, match="n_evaluations must be an integer in 2..20"):
             training.evaluation_epochs(300, bad)
+
+
+def test_label_dropout_replaces_labels_at_its_rate(gen):
+    labels = torch.randint(0, 3, (200_000,), generator=gen)
+    dropped = training.drop_labels(labels, 0.1, gen)
+    kept = dropped != -1
+    assert_mc_close(1 - kept.double().mean(), 0.1, 0.3, len(labels))          # Bernoulli(0.1): sd 0.3
+    assert torch.equal(dropped[kept], labels[kept])
+
+
+def test_conditional_training_checks_its_labels():
+    s = schedules.linear(20, 1e-4, 0.02)
+    x, model = torch.randn(10, 2), models.ClassConditionalDenoiser(2)
+    with pytest.raises(ValueError, match="labels must be a \\(10,\\) tensor"):
+        training.train(model, s, x, epochs=1, batch_size=5, labels=torch.zeros(9, dtype=torch.long), progress=False)
+    with pytest.raises(ValueError, match="label_dropout must lie in"):
+        training.train(model, s, x, epochs=1, batch_size=5, labels=torch.zeros(10, dtype=torch.long), label_dropout=1.0,
+                       progress=False)
+    # the labels are part of the cache key: other labels, other weights
+    assert training.describe(torch.zeros(10, dtype=torch.long)) != training.describe(torch.ones(10, dtype=torch.long))
+
+
+def test_parallel_workers_fill_the_cache_with_the_weights_of_a_one_thread_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("DDPM_CACHE_DIR", str(tmp_path))
+    s = schedules.linear(50, 1e-4, 0.02)
+    jobs = [("train_shape", "circle", s, dict(epochs=1, batch_size=250, seed=3)),
+            ("train_labelled_shapes", ["circle", "square"], s, dict(per_class=200, epochs=2, batch_size=100, seed=4))]
+    training.train_in_parallel(jobs)
+    assert len(list(tmp_path.glob("*.pt"))) == 2
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for function, what, s_, kwargs in jobs:           # the same call in this process, retrained on one thread
+            cached_model, _ = getattr(training, function)(what, s_, progress=False, **kwargs)
+            fresh_model, _ = getattr(training, function)(what, s_, progress=False, retrain=True, **kwargs)
+            for a, b in zip(cached_model.parameters(), fresh_model.parameters()):
+                assert torch.equal(a, b), function
+    finally:
+        torch.set_num_threads(threads)
+    with pytest.raises(ValueError, match="function must be one of"):
+        training.train_in_parallel([("train", "circle", s, {})])
+
+
+def test_class_conditional_denoiser_feeds_a_one_hot_label_and_zeros_for_no_class():
+    torch.manual_seed(0)
+    model = models.ClassConditionalDenoiser(3)
+    x, t = torch.randn(4, 2), torch.tensor([1, 5, 9, 200])
+    labels = torch.tensor([0, 2, -1, 1])
+    by_hand = torch.tensor([[1., 0, 0], [0, 0, 1], [0, 0, 0], [0, 1, 0]])
+    assert torch.equal(model(x, t, labels), model.point(x, t, by_hand))
+    with pytest.raises(ValueError, match="labels must lie in -1..2"):
+        model(x, t, torch.tensor([0, 3, 1, 1]))

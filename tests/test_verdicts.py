@@ -147,3 +147,10 @@ def test_mean_sd_and_skipped_name_the_single_seed():
     assert verdicts.mean_sd([1.0, 2.0, 3.0]) == "2.000 ± 1.000"
     assert verdicts.mean_sd([0.5], ".2f") == "0.50 (1 seed)"
     assert "has 1" in verdicts.skipped(1) and "at least 2" in verdicts.skipped(1)
+
+
+def test_a_comparison_without_a_better_direction_names_the_higher_side():
+    c = verdicts.compare([0.9, 0.8, 0.85], [0.5, 0.45, 0.52], ("w = 4", "w = 1"), paired=True, lower_is_better=None)
+    assert c.winner() == "w = 4"
+    assert c.text(True).startswith("**w = 4 is higher** (gap 0.36")
+    assert "higher at w = 4;" in c.text(False) and "better" not in c.text(False)
