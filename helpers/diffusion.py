@@ -87,6 +87,23 @@ def ideal_denoiser(s: Schedule, data: torch.Tensor):
     return predict
 
 
+def ideal_conditional(s: Schedule, points: torch.Tensor, labels: torch.Tensor):
+    """The exact class-conditional predictor of a labelled finite set ``points: (N, d)``, ``labels: (N,)``, with a
+    conditional network's signature ``model(x_t: (n, d), t: (n,), labels: (n,))`` (one t per call): row i gets
+    :func:`ideal_eps` of the points of class ``labels[i]``, or of all points where it is −1 ("no class")."""
+    points, classes = torch.as_tensor(points), torch.as_tensor(labels)
+
+    def model(x_t, t, labels_):
+        if not bool((t == t[0]).all()):
+            raise ValueError("the ideal predictor takes one t per call")
+        out = torch.empty_like(x_t)
+        for c in torch.as_tensor(labels_).unique().tolist():
+            rows = labels_ == c
+            out[rows] = ideal_eps(s, points if c == -1 else points[classes == c], x_t[rows], int(t[0]))
+        return out
+    return model
+
+
 def guided(model, label: int, w: float):
     """Classifier-free guidance (Ho & Salimans 2022): a denoiser ``predict(x_t: (n, d), t: (n,))`` giving
     ε̃ = ε_θ(x_t, t, ∅) + w · (ε_θ(x_t, t, c) − ε_θ(x_t, t, ∅)) for a class-conditional ``model(x, t, labels)``

@@ -181,6 +181,10 @@ def check_forward_jump(forward_jump, sched, m: float = 3.0, n: int = 20_000):
         if close(mine, expected):
             continue
         a, b, ab_prev = s.alpha[t], s.beta[t], ab[t - 1]
+        if close(mine, x0):
+            raise Wrong(f"at t = {t} your x_t is x_0 itself: no noise was added"
+                        + (", or ᾱ was read at index t − 1 (index 0 holds ᾱ_0 = 1)" if t == 1 else "")
+                        + f"; eq. 2 gives √ᾱ_t x_0 + √(1 − ᾱ_t) ε; {compared}")
         diagnose(mine, {
             f"at t = {t} you used ᾱ_t and 1 − ᾱ_t where eq. 2 has their square roots":
                 ab[t] * x0 + (1 - ab[t]) * eps,
@@ -297,6 +301,8 @@ def check_eps_loss(eps_loss, sched, shape: str = "circle", n: int = 64):
         "you summed the squared errors; the loss is their mean": ((out(x_t) - eps) ** 2).sum(),
         "you summed over the 2 coordinates and averaged over points; average over both (2× smaller)":
             ((out(x_t) - eps) ** 2).sum(1).mean(),
+        "that is the mean absolute error (an L1 loss); the ε-prediction loss is the mean squared error":
+            (out(x_t) - eps).abs().mean(),
     }, f"your loss is {loss:.4f}, expected {expected:.4f}")
 
 

@@ -58,28 +58,29 @@ def _draws_per_t(s: Schedule, data: torch.Tensor, n: int, generator):
 
 
 @torch.no_grad()
+def loss_per_draw(predict, s: Schedule, data: torch.Tensor, n: int = 1000, generator=None) -> torch.Tensor:
+    """The ε-prediction loss of each of n fresh draws at each t = 1..T: ``(T, n)``, squared error averaged over
+    the coordinates. ``predict(x_t: (n, d), t: (n,)) -> ε̂`` is a trained network or the ideal predictor
+    :func:`~helpers.diffusion.ideal_denoiser`; each t gets n fresh (x_0 from ``data: (N, d)``, ε) pairs. Two
+    predictors given generators in the same state see the same draws, so their rows pair draw by draw."""
+    return torch.stack([((predict(x_t, t) - eps) ** 2).mean(dim=1) for x_t, t, eps in _draws_per_t(s, data, n, generator)])
+
+
 def loss_per_t(predict, s: Schedule, data: torch.Tensor, n: int = 1000, generator=None) -> torch.Tensor:
-    """The ε-prediction loss at each t = 1..T separately: ``(T,)``, mean squared error per coordinate.
+    """The ε-prediction loss at each t = 1..T separately: ``(T,)``, the mean of :func:`loss_per_draw`.
+    The training loss is the average of this curve over t ~ U{1..T}."""
+    return loss_per_draw(predict, s, data, n, generator).mean(dim=1)
 
-    ``predict(x_t: (n, d), t: (n,)) -> ε̂`` is a trained network or the ideal predictor
-    :func:`~helpers.diffusion.ideal_denoiser`; each t gets n fresh (x_0 from ``data: (N, d)``, ε) pairs.
-    The training loss is the average of this curve over t ~ U{1..T}.
+
+def loss_gap(per_draw: torch.Tensor, reference: torch.Tensor):
+    """Paired per-t comparison of two :func:`loss_per_draw` results on the same draws: ``(gap, se)``, both ``(T,)``.
+
+    gap_t is the mean over the draws of the per-draw loss difference, the difference of the two
+    :func:`loss_per_t` curves; se_t its standard error (sd of the differences / √n). Sharing the draws
+    removes the noise the two losses have in common.
     """
-    return torch.stack([((predict(x_t, t) - eps) ** 2).mean() for x_t, t, eps in _draws_per_t(s, data, n, generator)])
-
-
-@torch.no_grad()
-def loss_gap_per_t(predict, reference, s: Schedule, data: torch.Tensor, n: int = 1000, generator=None):
-    """Paired per-t comparison of two predictors on the same (x_0, ε) draws: ``(gap, se)``, both ``(T,)``.
-
-    gap_t = mean over the n draws of ‖predict(x_t, t) − ε‖² − ‖reference(x_t, t) − ε‖² (per coordinate),
-    the difference of the two :func:`loss_per_t` curves for the same generator state; se_t is its
-    standard error (sd of the per-draw differences / √n). Sharing the draws removes the noise the
-    two losses have in common.
-    """
-    diffs = [((predict(x_t, t) - eps) ** 2).mean(dim=1) - ((reference(x_t, t) - eps) ** 2).mean(dim=1)
-             for x_t, t, eps in _draws_per_t(s, data, n, generator)]
-    return torch.stack([d.mean() for d in diffs]), torch.stack([d.std() / len(d) ** 0.5 for d in diffs])
+    diffs = per_draw - reference
+    return diffs.mean(dim=1), diffs.std(dim=1) / diffs.shape[1] ** 0.5
 
 
 def check_finite(loss: torch.Tensor, epoch: int, lr: float):

@@ -208,11 +208,12 @@ def test_two_stage_runs_each_network_on_its_side_of_the_switch():
         D.two_stage(high, low, -1)
 
 
-def test_loss_gap_per_t_is_the_difference_of_the_two_loss_curves_with_its_standard_error():
+def test_loss_gap_is_the_difference_of_the_two_loss_curves_with_its_standard_error():
     s = S.linear(20, 1e-3, 0.2)
     data = torch.randn(50, 2, generator=torch.Generator().manual_seed(1))
     half, zero = (lambda x, t: 0.5 * x), (lambda x, t: torch.zeros_like(x))
-    gap, se = training.loss_gap_per_t(half, zero, s, data, 3000, torch.Generator().manual_seed(3))
+    gap, se = training.loss_gap(training.loss_per_draw(half, s, data, 3000, torch.Generator().manual_seed(3)),
+                                training.loss_per_draw(zero, s, data, 3000, torch.Generator().manual_seed(3)))
     a = training.loss_per_t(half, s, data, 3000, torch.Generator().manual_seed(3))
     b = training.loss_per_t(zero, s, data, 3000, torch.Generator().manual_seed(3))
     torch.testing.assert_close(gap, a - b, rtol=1e-5, atol=1e-6)
@@ -232,23 +233,8 @@ def test_loss_gap_per_t_is_the_difference_of_the_two_loss_curves_with_its_standa
         assert abs(se[t - 1].item() / (sd / np.sqrt(3000)) - 1) < 0.1
 
 
-class _IdealConditional:
-    """ε_θ(x, t, label) of a two-cluster labelled set: the exact E[ε | x_t] of the class's points (label c) or
-    of all points (label −1), from :func:`ideal_eps` — a stand-in network whose every answer is known."""
-
-    def __init__(self, s, points, labels):
-        self.s, self.points, self.labels = s, points, labels
-
-    def __call__(self, x, t, labels):
-        out = torch.empty_like(x)
-        for c in labels.unique().tolist():
-            rows = labels == c
-            data = self.points if c == -1 else self.points[self.labels == c]
-            out[rows] = D.ideal_eps(self.s, data, x[rows], int(t[0]))
-        return out
-
-
 def test_guided_eps_is_the_score_of_the_class_posterior_raised_to_w(gen):
+    # also checks ideal_conditional: w = 1 must give the class's own score, w = 0 the score of all points
     # ε̃ = −√(1 − ᾱ_t) [∇ log q_t(x) + w ∇ log q_t(c | x)], with both gradients by autograd of the exact mixtures
     s = S.linear(100, 1e-4, 0.02)
     points = torch.cat([torch.randn(30, 2, generator=gen, dtype=torch.float64) * 0.3 + 1,
@@ -260,7 +246,7 @@ def test_guided_eps_is_the_score_of_the_class_posterior_raised_to_w(gen):
     log_q_c = gaussian.log_mixture_density(x, ab ** 0.5 * points[labels == 1], (1 - ab) ** 0.5) + math.log(20 / 50)
     score, = torch.autograd.grad(log_q.sum(), x, retain_graph=True)
     class_score, = torch.autograd.grad((log_q_c - log_q).sum(), x)    # ∇ log q_t(c | x) = ∇ log q_t(x, c) − ∇ log q_t(x)
-    model = _IdealConditional(s, points, labels)
+    model = D.ideal_conditional(s, points, labels)     # the exact E[ε | x_t, c]; −1: of all points
     tt = torch.full((64,), t)
     for w in (0.0, 1.0, 3.0):
         expected = -(1 - ab) ** 0.5 * (score + w * class_score)

@@ -109,6 +109,8 @@ def test_forward_jump_slips():
     assert "index t − 1" in hint(ex.check_forward_jump, off_by_one, SCHED_01)
     message = hint(ex.check_forward_jump, lambda s, x0, t, eps: x0 + eps, SCHED_01)
     assert "eq. 1 step by step gives mean" in message     # no named slip: the numbers
+    unchanged = hint(ex.check_forward_jump, lambda s, x0, t, eps: x0.clone(), SCHED_01)
+    assert "your x_t is x_0 itself: no noise was added" in unchanged and "index t − 1" in unchanged   # both readings at t = 1
 
 
 def test_forward_jump_shape_is_checked():
@@ -139,6 +141,8 @@ def test_eps_loss_slips():
     assert "square roots" in hint(ex.check_eps_loss, loss(roots=False), SCHED_02)
     assert "summed the squared errors" in hint(ex.check_eps_loss, loss(reduce=torch.sum), SCHED_02)
     assert "2 coordinates" in hint(ex.check_eps_loss, loss(reduce=lambda e: e.sum(1).mean()), SCHED_02)
+    l1 = lambda m, s, x0, t, eps: (m(s.alpha_bar[t].sqrt()[:, None] * x0 + (1 - s.alpha_bar[t]).sqrt()[:, None] * eps, t) - eps).abs().mean()
+    assert "an L1 loss" in hint(ex.check_eps_loss, l1, SCHED_02)
     assert "never called the model" in hint(ex.check_eps_loss, lambda m, s, x0, t, eps: (eps ** 2).mean(), SCHED_02)
     wrong_t = lambda m, s, x0, t, eps: ((m(x0, t / s.T) - eps) ** 2).mean()
     assert "integer t" in hint(ex.check_eps_loss, wrong_t, SCHED_02)
