@@ -134,8 +134,8 @@ def load_shape(name: str) -> np.ndarray:
 def labelled_shapes(names=SHAPES, per_class: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A class-labelled training set for a conditional model: ``per_class`` points of each shape in ``names``
     (a seeded subset where a shape has more), as ``(points: (k·per_class, 2), labels: (k·per_class,))`` with
-    label i for ``names[i]``. Equal counts, so the unconditional model the set also trains weighs the shapes
-    alike."""
+    label i for ``names[i]``. Equal counts, so the training set weighs the shapes alike (whether a trained
+    unconditional model does is a measurement, not a consequence)."""
     names = [check_shape(name) for name in names]
     rng = np.random.default_rng(seed)
     parts = []

@@ -114,7 +114,7 @@ def guided(model, label: int, w: float):
         raise ValueError(f"w must be >= 0, got {w!r}")
 
     def predict(x_t, t):
-        labels = torch.cat([torch.full((len(x_t),), label), torch.full((len(x_t),), -1)])
+        labels = torch.cat([torch.full((len(x_t),), label), torch.full((len(x_t),), -1)]).to(x_t.device)
         conditional, unconditional = model(torch.cat([x_t, x_t]), torch.cat([t, t]), labels).chunk(2)
         return unconditional + w * (conditional - unconditional)
     return predict

@@ -119,7 +119,7 @@ def train(model, s: Schedule, data: torch.Tensor, epochs: int, batch_size: int, 
         for batch in order.split(batch_size):
             x0 = _subsample(data[batch], points_per_item, generator)
             x0 = (augment(x0, generator) if augment else x0).to(device)
-            net = model if labels is None else functools.partial(model, labels=drop_labels(labels[batch], label_dropout, generator))
+            net = model if labels is None else functools.partial(model, labels=drop_labels(labels[batch], label_dropout, generator).to(device))
             loss = diffusion_loss(net, s, x0, generator, prediction)
             check_finite(loss, epoch, lr)
             optimiser.zero_grad()

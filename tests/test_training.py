@@ -223,3 +223,31 @@ def test_class_conditional_denoiser_feeds_a_one_hot_label_and_zeros_for_no_class
     assert torch.equal(model(x, t, labels), model.point(x, t, by_hand))
     with pytest.raises(ValueError, match="labels must lie in -1..2"):
         model(x, t, torch.tensor([0, 3, 1, 1]))
+
+
+class _LabelRecorder(nn.Module):
+    """A conditional 'network' that records the (x_t, labels) pairs it is given and predicts zeros."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.seen = []
+
+    def forward(self, x, t, labels):
+        self.seen.append((x.detach().clone(), labels.clone()))
+        return self.weight * x
+
+
+def test_labelled_training_keeps_each_label_with_its_point_and_drops_at_the_rate():
+    # a one-step schedule with β = 1e-8 leaves x_t within 1e-3 of x_0, so each x_t says which point, and class, it came from
+    s = schedules.Schedule([1e-8])
+    labels = torch.arange(600) % 3
+    points = torch.stack([labels.float() * 10, torch.arange(600).float() / 100], dim=1)     # class c sits at x = 10 c
+    model = _LabelRecorder()
+    training.train(model, s, points, epochs=20, batch_size=50, generator=torch.Generator().manual_seed(0), progress=False,
+                   labels=labels, label_dropout=0.2)
+    x = torch.cat([x for x, _ in model.seen])
+    given = torch.cat([c for _, c in model.seen])
+    kept = given != -1
+    assert torch.equal(given[kept], (x[kept, 0] / 10).round().long())              # every kept label is its own point's
+    assert_mc_close(1 - kept.double().mean(), 0.2, 0.4, len(given))                # Bernoulli(0.2) dropout: sd 0.4
