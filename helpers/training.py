@@ -302,16 +302,13 @@ def train_in_parallel(jobs: list, workers: int = 2, retrain: bool = False):
     model by calling the same function with the same arguments."""
     if not (isinstance(workers, int) and workers >= 1):
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-    payload = []
-    for function, what, s, kwargs in jobs:
+    for function, _, _, _ in jobs:
         runtime.check_choice("function", function, PARALLEL)
-        payload.append(dict(function=function, what=what, beta=s.beta[1:].tolist(), kwargs={**kwargs, "retrain": retrain},
-                            cost=_cost(function, what, kwargs)))
     loads, chunks = [0] * workers, [[] for _ in range(workers)]
-    for job in sorted(payload, key=lambda job: job["cost"], reverse=True):
+    for function, what, s, kwargs in sorted(jobs, key=lambda job: _cost(job[0], job[1], job[3]), reverse=True):
         k = loads.index(min(loads))
-        chunks[k].append(job)
-        loads[k] += job["cost"]
+        chunks[k].append(dict(function=function, what=what, beta=s.beta[1:].tolist(), kwargs={**kwargs, "retrain": retrain}))
+        loads[k] += _cost(function, what, kwargs)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     procs = [subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps(chunk)], env=env) for chunk in chunks if chunk]
     status = [p.wait() for p in procs]
