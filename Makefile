@@ -13,7 +13,7 @@ export MKL_NUM_THREADS ?= 2
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: figures timings readme check-figures test book jupyter data data-source bench clean venv
+.PHONY: figures star-seeds timings readme check-figures test book jupyter data data-source bench clean venv
 
 venv: $(STAMP)
 
@@ -34,12 +34,19 @@ PROFILE ?= report
 OUT := build/$(PROFILE)
 figures: $(STAMP)
 	@case "$(PROFILE)" in report|lab|smoke|full) ;; *) echo "PROFILE must be one of report, lab, smoke, full; got '$(PROFILE)'"; exit 2;; esac
+	$(if $(filter report full,$(PROFILE)),$(if $(filter full,$(PROFILE)),DDPM_CACHE_DIR=$(CURDIR)/$(OUT)/cache) \
+	  $(MAKE) --no-print-directory star-seeds)
 	for nb in $(NOTEBOOKS); do echo "== $$nb ($(PROFILE))"; start=$$(date +%s); \
 	  $(if $(filter report,$(PROFILE)),$(PY) -m helpers.notebook $$nb,\
 	  DDPM_CACHE_DIR=$(CURDIR)/$(OUT)/cache $(PY) -m helpers.notebook $$nb --output $(OUT)/notebooks/$$(basename $$nb) \
 	    --figures $(OUT)/figures -p profile $(PROFILE)) $(if $(RETRAIN),--retrain); \
 	  echo "   $$(( $$(date +%s) - start )) s"; done
 	$(if $(filter report,$(PROFILE)),$(PY) -m helpers.readme,@echo "executed notebooks and figures: $(OUT)/")
+
+## star-seeds: train notebook 03's star model for training seeds 1 and 2 into the weight cache, two one-thread
+## processes side by side (`make figures` runs it first; notebook 03 then loads them and trains seed 0 itself)
+star-seeds: $(STAMP)
+	$(PY) -m helpers.starprior --seeds 1 2 $(if $(RETRAIN),--retrain)
 
 ## timings: copy the last run's times of every notebook and profile (build/timings) into figures/data/timings.json,
 ## then regenerate the README's and the instructors' page's time tables from it

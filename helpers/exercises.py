@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from . import data, radial, schedules, stars
+from . import data, radial, schedules, stars, starsets
 
 ATOL = 1e-6        # absolute tolerance when an answer has a closed form
 
@@ -350,10 +350,10 @@ def check_ancestral_step(ancestral_step, sched):
 
 def star_profiles(arms=(3, 5, 6, 7, 8, 10, 12), bins: int = 128, jitter: float = 0.01, seed: int = 3):
     """Radial profiles (m, bins) of jittered stars with known arm counts: the given ``arms``
-    (:func:`helpers.stars.stars_with_arms`), then 16 stars drawn like the training data (5–8 arms).
+    (:func:`helpers.starsets.stars_with_arms`), then 16 stars drawn like the training data (5–8 arms).
     Returns (profiles as numpy, arm counts)."""
     drawn, drawn_params = data.star_dataset(16, jitter=jitter, seed=seed)
-    points = np.concatenate([stars.stars_with_arms(arms, seed, 1024, jitter), drawn])
+    points = np.concatenate([starsets.stars_with_arms(arms, seed, 1024, jitter), drawn])
     return radial.encode(points, bins)[1].numpy(), np.concatenate([np.asarray(arms, dtype=np.int64), drawn_params["arms"]])
 
 

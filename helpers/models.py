@@ -147,30 +147,33 @@ class CircularBlock(nn.Module):
 class ProfileDenoiser(nn.Module):
     """Noise predictor for a star as (centre, radial profile): ``x: (B, 2 + K)`` → ``(B, 2 + K)``.
 
-    The profile r(θ_k) is a periodic signal, so it goes through circular operations: a rotation
-    of the star is a circular shift of its profile, and the network treats every rotation alike.
-    ``layers`` lists the blocks (:class:`CircularBlock`): a dilation 1, 2, 4, … each gives a
-    local view that widens block by block; ``"fourier"`` a block that sees the whole circle at
-    once (an arm count is a harmonic of the profile). The centre enters through a linear map
-    added to every channel and leaves from the pooled features.
+    Two networks side by side. The data's centre is independent of its profile, and the forward
+    process noises each coordinate on its own, so q_t(c, r) = q_t(c)·q_t(r): the score, and with it
+    the optimal ε (= −√(1−ᾱ_t)·∇log q_t) or v, splits into a part that depends on the noised
+    centre alone and a part that depends on the noised profile alone. So the centre goes through
+    its own :class:`PointDenoiser` (``centre_hidden``), and the profile, a periodic signal, through
+    circular operations: a rotation of the star is a circular shift of its profile, and the network
+    treats every rotation alike. ``layers`` lists the profile's blocks (:class:`CircularBlock`): a
+    dilation 1, 2, 4, … each gives a local view that widens block by block; ``"fourier"`` a block
+    that sees the whole circle at once (an arm count is a harmonic of the profile).
     """
 
-    def __init__(self, K: int = 128, channels: int = 32, layers=(1, 2, 4, "fourier", 8, 16, 32, "fourier")):
+    def __init__(self, K: int = 128, channels: int = 32, layers=(1, 2, 4, "fourier", 8, 16, 32, "fourier"),
+                 centre_hidden=(128, 256, 64)):
         super().__init__()
         self.K = K
+        self.centre = PointDenoiser(hidden=centre_hidden)
         self.time_embedding = nn.Sequential(SinusoidalEmbedding(channels), nn.Linear(channels, channels), nn.ReLU())
         self.inp = nn.Conv1d(1, channels, 1)
-        self.centre_in = nn.Linear(2, channels)
         self.blocks = nn.ModuleList(CircularBlock(channels, d, K) for d in layers)
         self.out = nn.Conv1d(channels, 1, 1)
-        self.centre_out = nn.Linear(channels, 2)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != 2 + self.K:
             raise ValueError(f"x must have shape (B, {2 + self.K}), got {tuple(x.shape)}")
         centre, profile = x[:, :2], x[:, 2:]
         temb = self.time_embedding(t)
-        h = self.inp(profile[:, None]) + self.centre_in(centre)[..., None]
+        h = self.inp(profile[:, None])
         for block in self.blocks:
             h = block(h, temb)
-        return torch.cat([self.centre_out(h.mean(-1)), self.out(h)[:, 0]], dim=-1)
+        return torch.cat([self.centre(centre, t), self.out(h)[:, 0]], dim=-1)

@@ -110,19 +110,26 @@ def decode(centre, profile, n_points: int, jitter: float = 0.0, generator=None, 
 
 
 def rotate_and_reflect(x: torch.Tensor, generator=None) -> torch.Tensor:
-    """Random symmetry of a batch of standardised stars ``x: (B, 2 + K)`` = (centre, profile): each
-    star turned about its own centre by a whole number of bins (circular shift of the profile) and,
-    for half of them, reflected (profile read backwards: with bins centred at
-    θ_k = −π + (k + ½)·2π/K, −θ_k = θ_{K−1−k}). The centre is left unchanged: the generator draws
-    the rotation uniformly and independently of the centre, so turning the star about its centre is
-    an exact symmetry of the data, while turning the centre too would spread the square of centres
-    (``data.STAR_CENTRE``) into a disc."""
+    """Random symmetry of a batch of standardised stars ``x: (B, 2 + K)`` = (centre, profile).
+
+    The profile: each star turned about its own centre by a whole number of bins (circular shift)
+    and, for half of them, reflected (read backwards: with bins centred at θ_k = −π + (k + ½)·2π/K,
+    −θ_k = θ_{K−1−k}). The centre: moved by one of the eight symmetries of the square, drawn on its
+    own (swap x and y, then flip the sign of each coordinate, each with probability ½). Both are
+    exact symmetries of the data: the generator draws the rotation uniformly, the centre uniformly on
+    a square (``data.STAR_CENTRE``), and the two independently, so any map of the profile's law onto
+    itself combined with any map of the centre's law onto itself leaves the joint law unchanged.
+    Turning the centre with the profile would not: a square turned by other than a quarter turn is
+    not the square, and the centres would spread into a disc."""
     B, K = x.shape[0], x.shape[1] - 2
     shift = torch.randint(0, K, (B,), generator=generator)
     flip = torch.rand(B, generator=generator) < 0.5
     idx = (torch.arange(K)[None, :] - shift[:, None]) % K                    # read r rotated by shift bins,
     idx = torch.where(flip[:, None], (K - 1 - idx) % K, idx)                 # of the reflected profile
-    return torch.cat([x[:, :2], x[:, 2:].gather(1, idx)], dim=1)
+    swap = torch.rand(B, generator=generator) < 0.5
+    sign = torch.where(torch.rand(B, 2, generator=generator) < 0.5, -1.0, 1.0).to(x.dtype)
+    centre = torch.where(swap[:, None], x[:, :2].flip(1), x[:, :2]) * sign
+    return torch.cat([centre, x[:, 2:].gather(1, idx)], dim=1)
 
 
 def outline_distance(points, centre, profile, chunk: int = 8) -> np.ndarray:

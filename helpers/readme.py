@@ -152,12 +152,25 @@ def table_03_stars() -> str:
 
 
 def table_03_targets() -> str:
-    """Notebook 03: the targets of our star model, with the data's and the encoder–decoder's values."""
+    """Notebook 03: each fitted parameter's two-sample p-value against the test stars (* rejected by Holm at 5 %
+    over the seven), the share of inner ratios outside the generator's range with its one-sided Fisher p against the
+    encoder–decoder's, crispness and the verdict, for a fresh draw of real stars and for each training seed."""
     d = load("03_targets")
-    return markdown_table(["measure", "data", "encoder–decoder alone", "target", "ours", "verdict"],
-                          [[m, dv, cv, t, o, "met" if met else "missed"]
-                           for m, dv, cv, t, o, met in zip(d["measure"], d["data"], d["encoder_decoder"], d["target"],
-                                                           d["ours"], d["met"])])
+    codec = f"{int(d['codec_inner_outside'])}/{int(d['codec_n'])}"
+    return markdown_table(
+        ["stars", *[str(t) for t in d["tests"]], f"inner ratio outside (Fisher p vs the encoder–decoder's {codec})",
+         "crispness", "all three targets"],
+        [[name, *[f"{p:.2g}{' *' if r else ''}" for p, r in zip(d["p"][i], d["rejected"][i])],
+          f"{int(d['inner_outside'][i])}/{int(d['n'][i])} ({d['p_inner'][i]:.2g})", f"{d['crispness'][i]:.2f}",
+          "met" if d["met"][i] else "missed"] for i, name in enumerate(d["stars"])])
+
+
+def table_03_power() -> str:
+    """Notebook 03: the share of subsets of real and of faulty stars that each parameter test (alone at 5 %) and the
+    Holm family reject against the test stars: the tests' false-positive rate and their power."""
+    d = load("03_power")
+    return markdown_table(["stars", *[str(t) for t in d["tests"]]],
+                          [[fault, *[f"{r:.0%}" for r in rates]] for fault, rates in zip(d["faults"], d["rates"])])
 
 
 def timings_path() -> Path:
@@ -220,7 +233,7 @@ def table_install() -> str:
 
 TABLES = {"timings": table_timings, "install": table_install, "01_x0": table_01_x0, "02_final": table_02_final, "02_verdicts": table_02_verdicts, "02_memorisation": table_02_memorisation, "02_guidance": table_02_guidance, "04_quality": table_04_quality,
           "04_seeds": table_04_seeds, "04_verdicts": table_04_verdicts, "04_prior": table_04_prior, "03_stars": table_03_stars,
-          "03_targets": table_03_targets}
+          "03_targets": table_03_targets, "03_power": table_03_power}
 
 
 def render(text: str) -> str:

@@ -60,7 +60,8 @@ def test_bibliography_holds_every_cited_work():
         ("Johansson", "2024"), ("Weng", "2021"), ("Ho", "2020"), ("Nichol", "2021"), ("Song", "2021"),
         ("Salimans", "2022"), ("Lin", "2024"), (r"Kynk{\"a}{\"a}nniemi", "2019"), ("Achlioptas", "2018"),
         ("Yang", "2019"), ("Luo", "2021"), ("Matejka", "2017"), ("Li", "2021"), ("Student", "1908"), ("Welch", "1947"),
-        ("Holm", "1979"), ("Naeem", "2020"), ("Vincent", "2011"), ("Song", "2019"), ("Efron", "2011"), ("Ho", "2022")}
+        ("Holm", "1979"), ("Naeem", "2020"), ("Vincent", "2011"), ("Song", "2019"), ("Efron", "2011"), ("Ho", "2022"),
+        ("Smirnov", "1948"), ("Pearson", "1900"), ("Fisher", "1922")}
     assert all({"url", "doi"} & set(e.fields) for key, e in entries.items() if key != "johansson2024report")
 
 
@@ -72,6 +73,7 @@ def test_glossary_defines_every_term_and_keeps_the_chamfer_distances_apart():
                         "Data floor", "Chamfer distance, 2D shapes", "Median nearest-neighbour distance",
                         "Points outside the data's range", "Chamfer distance, stars", "Sliced Wasserstein-1",
                         "Precision and recall", "Coverage", "MMD, COV and 1-NNA", "Paired and Welch t-tests", "Holm's correction",
+                        "Two-sample tests of a distribution", "Power and false-positive rate",
                         "EMA", "Radial profile", "Spectral convolution"]
     assert "mean unsquared nearest-neighbour distance" in text and "summed mean squared nearest-neighbour" in text
     # the floor is a reference, not a bound: blurred sets score past it on MMD and recall

@@ -3,8 +3,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
-from helpers import data, models, radial
+from helpers import data, diffusion, models, radial, schedules
 
 
 def circle(n, radius=0.7, centre=(0.1, -0.2), jitter=0.0, seed=0):
@@ -50,29 +51,67 @@ def test_jitter_estimate_overestimates_sigma_on_stars():
     assert 1.1 < ratio < 1.3
 
 
-def test_rotate_and_reflect_turns_each_star_about_its_own_centre():
+def square_symmetries(c: torch.Tensor) -> list:
+    """The eight images of a point c = (x, y) under the symmetries of the square, written out."""
+    x, y = c[0], c[1]
+    return [torch.stack(p) for p in ((x, y), (-x, y), (x, -y), (-x, -y), (y, x), (-y, x), (y, -x), (-y, -x))]
+
+
+def test_rotate_and_reflect_turns_each_profile_and_moves_each_centre_by_a_square_symmetry():
     """Every augmented row must be some circular shift (and maybe reversal) of its profile, found by
-    brute force over all 2K maps, with the centre unchanged; over many rows every shift and both
-    orientations occur."""
+    brute force over all 2K maps, and its centre one of the 8 images of its own under the square's
+    symmetries; over many rows every profile map and every centre map occurs."""
     K = 16
-    x = torch.randn(400, 2 + K, dtype=torch.float64)
+    x = torch.randn(600, 2 + K, dtype=torch.float64)
     y = radial.rotate_and_reflect(x, torch.Generator().manual_seed(0))
-    seen = set()
+    seen, seen_centre = set(), set()
     for xi, yi in zip(x, y):
         maps = [(flip, shift) for flip in (False, True) for shift in range(K)
                 if torch.allclose((xi[2:].flip(0) if flip else xi[2:]).roll(shift), yi[2:])]   # r(−θ_k) = r[K−1−k]
-        assert len(maps) == 1 and torch.equal(yi[:2], xi[:2])
+        centre_maps = [g for g, image in enumerate(square_symmetries(xi[:2])) if torch.equal(image, yi[:2])]
+        assert len(maps) == 1 and len(centre_maps) == 1
         seen.add(maps[0])
-    assert len(seen) == 2 * K
+        seen_centre.add(centre_maps[0])
+    assert len(seen) == 2 * K and len(seen_centre) == 8
 
 
-def test_the_augmentation_keeps_star_centres_in_their_square():
-    """The data's centres are uniform on a square; after augmentation they still are (the old rotation of the
-    centre put a share of them outside, into a disc)."""
+def test_the_augmentation_keeps_star_centres_uniform_on_their_square():
+    """The data's centres are uniform on a square; after augmentation they still are: inside it, and a
+    Kolmogorov-Smirnov test of each coordinate against the uniform law does not reject (the old rotation
+    of the centre put a share of them outside, into a disc)."""
     params = data.star_params(2000, np.random.default_rng(3))
     x = torch.cat([torch.as_tensor(params["centre"]), torch.ones(2000, 8, dtype=torch.float64)], 1)
     y = radial.rotate_and_reflect(x, torch.Generator().manual_seed(1))
     assert (y[:, :2].abs() <= data.STAR_CENTRE).all()
+    law = stats.uniform(-data.STAR_CENTRE, 2 * data.STAR_CENTRE).cdf
+    assert min(stats.kstest(y[:, k].numpy(), law).pvalue for k in (0, 1)) > 0.01
+
+
+def test_the_ideal_denoiser_of_independent_parts_splits_into_one_per_part():
+    """The reason ProfileDenoiser has a separate centre network: for data whose centre and profile are
+    independent (here every combination of 5 centres and 4 profiles), the ideal ε of the whole, computed
+    over all 20 combinations, has a centre part equal to the ideal ε of the 5 centres alone, whatever the
+    profile; and a profile part equal to that of the 4 profiles alone."""
+    g = torch.Generator().manual_seed(0)
+    centres, profiles = torch.randn(5, 2, generator=g, dtype=torch.float64), torch.randn(4, 6, generator=g, dtype=torch.float64)
+    product = torch.cat([centres.repeat_interleave(4, 0), profiles.repeat(5, 1)], 1)           # (20, 8)
+    s = schedules.cosine(50)
+    x_t = torch.randn(7, 8, generator=g, dtype=torch.float64)
+    for t in (3, 25, 49):
+        whole = diffusion.ideal_eps(s, product, x_t, t)
+        torch.testing.assert_close(whole[:, :2], diffusion.ideal_eps(s, centres, x_t[:, :2], t))
+        torch.testing.assert_close(whole[:, 2:], diffusion.ideal_eps(s, profiles, x_t[:, 2:], t))
+
+
+def test_profile_denoiser_centre_output_ignores_the_profile_and_back():
+    torch.manual_seed(0)
+    net = models.ProfileDenoiser(K=32, channels=16, layers=(1, "fourier")).eval()
+    x, t = torch.randn(4, 34), torch.tensor([1, 20, 90, 150])
+    other = torch.cat([x[:, :2], torch.randn(4, 32)], 1)
+    moved = torch.cat([torch.randn(4, 2), x[:, 2:]], 1)
+    torch.testing.assert_close(net(other, t)[:, :2], net(x, t)[:, :2])
+    torch.testing.assert_close(net(moved, t)[:, 2:], net(x, t)[:, 2:])
+    assert not torch.allclose(net(moved, t)[:, :2], net(x, t)[:, :2])
 
 
 def test_profile_denoiser_is_rotation_equivariant_for_centred_stars():

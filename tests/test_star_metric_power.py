@@ -8,7 +8,7 @@ metric does. (Notebook 03 prints the same table on 256 points per star.)
 import numpy as np
 import pytest
 
-from helpers import data, stars
+from helpers import data, starsets
 
 SIZE, POINTS = 64, 64
 
@@ -17,8 +17,8 @@ SIZE, POINTS = 64, 64
 def power():
     test = data.load_stars("test")[0][:, ::1024 // POINTS].astype(np.float64)
     reference = test[:2 * SIZE]
-    controls = stars.power_controls(reference, 2 * SIZE, seed=0, n_points=POINTS)
-    return {(name, shape): stars.subsample_metrics(g, reference, SIZE, None, 0, shape_only=shape)["nna"][0]
+    controls = starsets.power_controls(reference, 2 * SIZE, seed=0, n_points=POINTS)
+    return {(name, shape): starsets.subsample_metrics(g, reference, SIZE, None, 0, shape_only=shape)["nna"][0]
             for name, g in controls.items() for shape in (False, True)}
 
 
@@ -53,7 +53,7 @@ def test_raw_metric_sees_rotated_copies_but_shape_metric_does_not(power):
 def test_unit_stars_by_hand():
     angle = np.linspace(0, 2 * np.pi, 100, endpoint=False)
     circle = np.array([1.0, -2.0]) + 3.0 * np.stack([np.cos(angle), np.sin(angle)], -1)
-    unit = stars.unit_stars(circle[None])[0]
+    unit = starsets.unit_stars(circle[None])[0]
     np.testing.assert_allclose(unit.mean(0), 0.0, atol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-12)
 
@@ -61,8 +61,8 @@ def test_unit_stars_by_hand():
 def test_subsample_metrics_pairs_disjoint_groups():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(12, 5, 2)), rng.normal(size=(8, 5, 2))
-    out = stars.subsample_metrics(a, b, 4, None, seed=0)
-    expect = [stars.mmd_cov_1nna(a[4 * i:4 * i + 4], b[4 * (i % 2):4 * (i % 2) + 4], None, i)["nna"]
+    out = starsets.subsample_metrics(a, b, 4, None, seed=0)
+    expect = [starsets.mmd_cov_1nna(a[4 * i:4 * i + 4], b[4 * (i % 2):4 * (i % 2) + 4], None, i)["nna"]
               for i in range(3)]
     assert out["pairs"] == 3
     assert out["nna"] == pytest.approx((np.mean(expect), np.std(expect, ddof=1)))
@@ -70,4 +70,14 @@ def test_subsample_metrics_pairs_disjoint_groups():
 
 def test_disjoint_groups_bad_size():
     with pytest.raises(ValueError, match="size"):
-        stars.disjoint_groups(10, 11)
+        starsets.disjoint_groups(10, 11)
+
+
+def test_stars_with_one_rotation_are_fitted_with_that_rotation_and_arm_count():
+    """The one-shape control of notebook 03: every star 5 arms and the same rotation, recovered by the fitter."""
+    from helpers import stars
+    points = starsets.stars_with_arms(np.full(16, 5), seed=4, rotation=0.3)
+    fit = stars.fit_stars(points)
+    assert (fit["arms"] == 5).all()
+    period = 2 * np.pi / 5
+    assert np.abs((fit["rotation"] - 0.3 + period / 2) % period - period / 2).max() < 0.02

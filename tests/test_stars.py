@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import data, stars
+from helpers import data, stars, starsets
 
 SIGMA = 0.01
 
@@ -157,16 +157,16 @@ def test_chamfer_matrix_matches_brute_force():
     a, b = rng.normal(size=(5, 30, 2)), rng.normal(size=(7, 45, 2))
     expected = brute_chamfer(a, b)
     for block in (None, 1, 3, 10):
-        np.testing.assert_allclose(stars.chamfer_matrix(a, b, block=block), expected,
+        np.testing.assert_allclose(starsets.chamfer_matrix(a, b, block=block), expected,
                                    rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(stars.chamfer_matrix(a, block=2), brute_chamfer(a, a),
+    np.testing.assert_allclose(starsets.chamfer_matrix(a, block=2), brute_chamfer(a, a),
                                atol=1e-6)
 
 
 def test_chamfer_of_a_star_with_itself_is_zero():
     points = outline(random_params(4, seed=9), n=200)
-    assert np.abs(np.diag(stars.chamfer_matrix(points, points))).max() < 1e-6
-    assert (np.diag(stars.chamfer_matrix(points)) == 0).all()
+    assert np.abs(np.diag(starsets.chamfer_matrix(points, points))).max() < 1e-6
+    assert (np.diag(starsets.chamfer_matrix(points)) == 0).all()
 
 
 def test_one_nn_accuracy_on_a_hand_made_matrix():
@@ -175,25 +175,25 @@ def test_one_nn_accuracy_on_a_hand_made_matrix():
     d_gg = np.array([[0, 1.0], [1.0, 0]])
     d_gr = np.array([[5, 2.0], [0.8, 9]])
     d_rr = np.array([[0, 0.7], [0.7, 0]])
-    assert stars.one_nn_accuracy(d_gg, d_gr, d_rr) == 0.75
+    assert starsets.one_nn_accuracy(d_gg, d_gr, d_rr) == 0.75
     # A tie g1–g0 = g1–r0 = 0.8 goes to the lower union index, g0: now g1 is right too.
     tied = np.array([[0, 0.8], [0.8, 0]])
-    assert stars.one_nn_accuracy(tied, d_gr, d_rr) == 1.0
+    assert starsets.one_nn_accuracy(tied, d_gr, d_rr) == 1.0
 
 
 def test_set_metrics_of_a_copy_and_of_a_shift():
     points, _ = data.star_dataset(40, n_points=128, seed=11)
-    copy = stars.mmd_cov_1nna(points, points.copy())
+    copy = starsets.mmd_cov_1nna(points, points.copy())
     assert copy["mmd"] < 1e-6 and copy["cov"] == 1.0
     assert copy["nna"] == 0.0   # every star's leave-one-out neighbour is its twin
-    shifted = stars.mmd_cov_1nna(points + 3.0, points)
+    shifted = starsets.mmd_cov_1nna(points + 3.0, points)
     assert shifted["nna"] == 1.0 and shifted["mmd"] > 10
 
 
 def test_set_metrics_of_two_independent_draws():
     gen, _ = data.star_dataset(128, n_points=256, seed=12)
     ref, _ = data.star_dataset(128, n_points=256, seed=13)
-    result = stars.mmd_cov_1nna(gen, ref, points_per_star=64)
+    result = starsets.mmd_cov_1nna(gen, ref, points_per_star=64)
     assert 0.35 <= result["nna"] <= 0.65 and result["cov"] > 0.5
 
 
@@ -201,10 +201,10 @@ def test_memorisation_ratio():
     train, _ = data.star_dataset(64, n_points=128, seed=14)
     test, _ = data.star_dataset(64, n_points=128, seed=15)
     fresh, _ = data.star_dataset(64, n_points=128, seed=16)
-    honest = stars.memorisation(fresh, train, test)
+    honest = starsets.memorisation(fresh, train, test)
     assert 0.7 < honest["ratio"] < 1.4
     copies = train[:32] + np.random.default_rng(0).normal(0, 0.002, (32, 128, 2))
-    copied = stars.memorisation(copies, train, test, points_per_star=64)
+    copied = starsets.memorisation(copies, train, test, points_per_star=64)
     assert copied["ratio"] < 0.3
     assert (copied["nearest_train_index"] == np.arange(32)).all()
 
@@ -224,10 +224,10 @@ def test_parameter_summary():
 @pytest.mark.parametrize("call, name", [
     (lambda: stars.fit_stars(np.zeros((10, 2))), "points"),
     (lambda: stars.fit_stars(np.zeros((1, 10, 2)), arms_range=[1, 2]), "arms_range"),
-    (lambda: stars.chamfer_matrix(np.zeros((1, 4, 2)), np.zeros((1, 4, 3))), "b"),
-    (lambda: stars.mmd_cov_1nna(np.zeros((2, 4)), np.zeros((2, 4, 2))), "generated"),
-    (lambda: stars.mmd_cov_1nna(np.zeros((2, 4, 2)), np.zeros((2, 4, 2)), 9), "points_per_star"),
-    (lambda: stars.memorisation(np.zeros((2, 4, 2)), np.zeros((2, 4, 2)), np.zeros(3)), "test"),
+    (lambda: starsets.chamfer_matrix(np.zeros((1, 4, 2)), np.zeros((1, 4, 3))), "b"),
+    (lambda: starsets.mmd_cov_1nna(np.zeros((2, 4)), np.zeros((2, 4, 2))), "generated"),
+    (lambda: starsets.mmd_cov_1nna(np.zeros((2, 4, 2)), np.zeros((2, 4, 2)), 9), "points_per_star"),
+    (lambda: starsets.memorisation(np.zeros((2, 4, 2)), np.zeros((2, 4, 2)), np.zeros(3)), "test"),
     (lambda: stars.distance_to_star(np.zeros((1, 4, 2)),
                                     one_star(5, 1, 0.5, 0, [0, 0]) | {"centre": np.zeros(2)}),
      "centre"),
@@ -242,11 +242,11 @@ def test_centre_check_sees_centres_turned_into_a_disc():
     1 − 2(√2 − 1) = 0.1716 (the square and its 45° turn overlap in a regular octagon of area 8(√2 − 1)a²)."""
     rng = np.random.default_rng(5)
     centre = rng.uniform(-0.3, 0.3, (20000, 2))
-    share, p_x, p_y = stars.centre_check(centre, 0.3)
+    share, p_x, p_y = starsets.centre_check(centre, 0.3)
     assert share == 0 and min(p_x, p_y) > 1e-3
     c, s = np.cos(np.pi / 4), np.sin(np.pi / 4)
     turned = centre @ np.array([[c, s], [-s, c]])
-    share, p_x, p_y = stars.centre_check(turned, 0.3)
+    share, p_x, p_y = starsets.centre_check(turned, 0.3)
     expected = 1 - 2 * (np.sqrt(2) - 1)
     assert abs(share - expected) < 4 * np.sqrt(expected * (1 - expected) / 20000)
     assert max(p_x, p_y) < 1e-10

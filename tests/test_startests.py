@@ -1,0 +1,97 @@
+"""The parameter-by-parameter star tests: their level under the null, what each fault changes, their power."""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from helpers import data, startests
+
+
+def fit_like(params: dict, rng) -> dict:
+    """A fit of stars drawn with ``params``: the true parameters, plus a continuous residual."""
+    return dict(params, residual=rng.gamma(50.0, 0.01 / 50, len(params["arms"])))
+
+
+def test_the_holm_family_holds_its_level_when_both_sets_come_from_the_generator():
+    """Null calibration: 400 independent pairs of 512 and 256 stars drawn from the generator itself; the
+    family rejects at most 5 % of them, within three binomial standard errors (the KS tests are a little
+    conservative, so the rate sits below the level rather than at it)."""
+    rng = np.random.default_rng(0)
+    reps = 400
+    rejected = [any(startests.family_verdict(startests.parameter_p_values(
+        fit_like(data.star_params(512, rng), rng), fit_like(data.star_params(256, rng), rng))).values())
+        for _ in range(reps)]
+    rate, se = np.mean(rejected), math.sqrt(0.05 * 0.95 / reps)
+    assert 0.005 < rate <= 0.05 + 3 * se
+
+
+def test_each_fault_changes_the_law_it_names():
+    rng = np.random.default_rng(1)
+    n = 20_000
+    changed = {}
+    for name, (change, _) in startests.FAULTS.items():
+        p = data.star_params(n, rng)
+        if change:
+            change(p, rng)
+        changed[name] = p
+    uniform = lambda lo, hi: stats.uniform(lo, hi - lo).cdf
+    assert stats.kstest(changed["inner ratio +0.05"]["inner_ratio"], uniform(0.40, 0.65)).pvalue > 0.01
+    shallow = np.mean(changed["7 % of stars with shallow arms"]["inner_ratio"] > 0.6)
+    assert abs(shallow - 0.07) < 3 * math.sqrt(0.07 * 0.93 / n)
+    c = changed["centres rotated about the origin"]["centre"]
+    assert stats.kstest(np.arctan2(c[:, 1], c[:, 0]), uniform(-np.pi, np.pi)).pvalue > 0.01
+    assert np.mean(np.any(np.abs(c) > data.STAR_CENTRE, axis=1)) > 0.1          # a disc: corners of the square leave
+    g = changed["centres Gaussian, same sd"]["centre"]
+    assert stats.kstest(g.ravel(), stats.norm(0, 0.6 / math.sqrt(12)).cdf).pvalue > 0.01
+    mix = changed["arm mix 29/29/21/21 %"]
+    counts = np.array([np.sum(mix["arms"] == a) for a in (5, 6, 7, 8)])
+    assert stats.chisquare(counts, n * np.array([0.29, 0.29, 0.21, 0.21])).pvalue > 0.01
+    assert stats.kstest(mix["rotation"] * mix["arms"] / (2 * np.pi), uniform(0, 1)).pvalue > 0.01
+    assert startests.FAULTS["3x jitter"][1] == pytest.approx(0.03)
+
+
+def test_faulty_stars_have_the_fault_in_their_points():
+    """Through the outline and the jitter: Gaussian centres put about 16 % of star means outside the
+    square (1 − P(|z| < √3)² for each star), the generator itself none."""
+    outside = lambda x: np.mean(np.any(np.abs(x.mean(axis=1)) > data.STAR_CENTRE + 0.02, axis=1))
+    bad = startests.faulty_stars("centres Gaussian, same sd", 2000, seed=3, n_points=200)
+    good = startests.faulty_stars("none (fresh real stars)", 2000, seed=3, n_points=200)
+    expected = 1 - (2 * stats.norm.cdf(math.sqrt(3) + 0.02 / 0.1732) - 1) ** 2
+    assert abs(outside(bad) - expected) < 0.03 and outside(good) == 0
+    with pytest.raises(ValueError, match="fault"):
+        startests.faulty_stars("no such fault", 4, seed=0)
+
+
+def test_rejection_rates_see_a_shifted_inner_ratio_and_only_that():
+    rng = np.random.default_rng(2)
+    reference = fit_like(data.star_params(256, rng), rng)
+    pool = fit_like(data.star_params(2048, rng), rng)
+    pool["inner_ratio"] = pool["inner_ratio"] + 0.05
+    rates = startests.rejection_rates(pool, reference, 512, replicates=100, seed=0)
+    assert rates["inner ratio"] > 0.9 and rates["any"] > 0.9
+    assert max(rates[k] for k in ("centre x", "outer radius", "arm count")) < 0.3
+
+
+def test_arm_count_chi_square_matches_the_statistic_by_hand():
+    a, b = np.repeat([5, 6, 7, 8], [40, 30, 20, 10]), np.repeat([5, 6, 7, 8, 9], [10, 10, 10, 10, 2])
+    table = startests.arm_table(a, b)
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    chi2 = ((table - expected) ** 2 / expected).sum()
+    p = startests.parameter_p_values(
+        dict(centre=np.zeros((100, 2)), r_outer=np.ones(100), inner_ratio=np.ones(100), rotation=np.zeros(100),
+             residual=np.ones(100), arms=a),
+        dict(centre=np.zeros((42, 2)), r_outer=np.ones(42), inner_ratio=np.ones(42), rotation=np.zeros(42),
+             residual=np.ones(42), arms=b))["arm count"]
+    assert table.shape == (2, 5) and p == pytest.approx(stats.chi2.sf(chi2, 4), rel=1e-9)
+
+
+def test_more_outside_is_the_hypergeometric_upper_tail():
+    k, n, k_ref, n_ref = 37, 512, 7, 256
+    total = k + k_ref
+    tail = sum(math.comb(n, j) * math.comb(n_ref, total - j) for j in range(k, total + 1)) / math.comb(n + n_ref, total)
+    assert startests.more_outside(k, n, k_ref, n_ref) == pytest.approx(tail, rel=1e-9)
+
+
+def test_inner_outside_counts_both_sides():
+    assert startests.inner_outside(dict(inner_ratio=np.array([0.3, 0.35, 0.5, 0.6, 0.61]))) == 2
