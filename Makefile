@@ -43,10 +43,10 @@ figures: $(STAMP)
 	  echo "   $$(( $$(date +%s) - start )) s"; done
 	$(if $(filter report,$(PROFILE)),$(PY) -m helpers.readme,@echo "executed notebooks and figures: $(OUT)/")
 
-## star-seeds: train notebook 03's star model for training seeds 1 and 2 into the weight cache, two one-thread
-## processes side by side (`make figures` runs it first; notebook 03 then loads them and trains seed 0 itself)
+## star-seeds: train notebook 03's star prior for training seeds 1 and 2, and the baseline's one-shape control, into the
+## weight cache, in one-thread processes side by side (`make figures` runs it first; notebook 03 then loads them)
 star-seeds: $(STAMP)
-	$(PY) -m helpers.starprior --seeds 1 2 $(if $(RETRAIN),--retrain)
+	$(PY) -m helpers.starprior --seeds 1 2 --one-shape $(if $(RETRAIN),--retrain)
 
 ## timings: copy the last run's times of every notebook and profile (build/timings) into figures/data/timings.json,
 ## then regenerate the README's and the instructors' page's time tables from it

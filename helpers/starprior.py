@@ -13,10 +13,11 @@ import sys
 import numpy as np
 import torch
 
-from helpers import data, diffusion, models, radial, schedules, stars, training
+from helpers import data, diffusion, models, radial, schedules, stars, starsets, training
 
 BINS = 128                        # angles of the radial profile
-EPOCHS = 600                      # the `report` profile's training epochs
+EPOCHS = 600                      # the `report` profile's training epochs of the prior
+BASELINE_EPOCHS, BASELINE_POINTS = 60, 64        # and of the baseline, on that many points per star per step
 T = 200
 
 
@@ -41,24 +42,35 @@ def to_stars(latent: torch.Tensor, scale: dict, n_points: int, jitter: float, ge
                          n_points, jitter, generator).numpy()
 
 
+def _prior_run(seed: int, epochs: int, bins: int, steps: int) -> tuple:
+    """(name, make_model, schedule, latents, settings) of the prior's training run with training seed ``seed``."""
+    train_points = data.load_stars("train")[0]
+    latent = to_latent(train_points, latent_scale(train_points, bins), bins)
+    return ("stars-profile", lambda: models.ProfileDenoiser(bins), schedules.cosine(steps), latent,
+            dict(seed=seed, epochs=epochs, batch_size=64, lr=1e-3, prediction="v", ema_decay=0.999,
+                 augment=radial.rotate_and_reflect))
+
+
 def train(seed: int = 0, epochs: int = EPOCHS, bins: int = BINS, steps: int = T, retrain: bool = False,
           progress: bool = True):
     """The prior, with a cosine schedule of ``steps`` steps, trained on the 1024 training stars' latents with
     training seed ``seed`` (cached): (model in eval mode, :class:`~helpers.training.TrainResult`)."""
-    train_points = data.load_stars("train")[0]
-    latent = to_latent(train_points, latent_scale(train_points, bins), bins)
-    return training.train_cached(
-        "stars-profile", lambda: models.ProfileDenoiser(bins), schedules.cosine(steps), latent, seed=seed,
-        retrain=retrain, epochs=epochs, batch_size=64, lr=1e-3, prediction="v", ema_decay=0.999,
-        augment=radial.rotate_and_reflect, progress=progress)
+    name, make_model, s, latent, settings = _prior_run(seed, epochs, bins, steps)
+    return training.train_cached(name, make_model, s, latent, retrain=retrain, progress=progress, **settings)
 
 
-def generate(model, n: int, scale: dict, jitter: float, seed: int, steps: int = T, n_points: int = 1024) -> np.ndarray:
-    """n new stars (n, n_points, 2) from the trained prior: latents by ancestral sampling, then decoded; the
-    sampling and decoding noise come from one generator seeded with ``seed``."""
-    gen = torch.Generator().manual_seed(seed)
-    latent = diffusion.sample(model, schedules.cosine(steps), (n, 2 + model.K), gen, prediction="v")
-    return to_stars(latent, scale, n_points, jitter, gen)
+def sample_latents(seed: int, n: int, sample_seed: int, epochs: int = EPOCHS, bins: int = BINS, steps: int = T,
+                   retrain: bool = False) -> torch.Tensor:
+    """n standardised latents (n, 2 + K) drawn by ancestral sampling from the prior of training seed ``seed``
+    (trained if it is not in the cache), with noise from a generator seeded ``sample_seed``; cached beside the
+    weights, so that ``make star-seeds`` can draw them before notebook 03 runs."""
+    name, make_model, s, latent, settings = _prior_run(seed, epochs, bins, steps)
+    config = dict(training.checkpoint_config(name, make_model, s, latent, **settings), n=n, sample_seed=sample_seed)
+
+    def draw():
+        model = train(seed, epochs, bins, steps, retrain, progress=False)[0]
+        return diffusion.sample(model, s, (n, 2 + bins), torch.Generator().manual_seed(sample_seed), prediction="v")
+    return training.cached_tensor("stars-latents", config, draw, retrain)
 
 
 def median_residual(points) -> float:
@@ -85,24 +97,68 @@ def calibrated_jitter(points, bins: int = BINS, every: int = 4, iterations: int 
     return (low + high) / 2
 
 
+def one_shape_stars(n: int, seed: int = 30_000, n_points: int = 1024) -> np.ndarray:
+    """The baseline's control data: n stars of the generator, all with 5 arms and rotation 0 (centre, size and
+    inner ratio still drawn as in the data): (n, n_points, 2) float32."""
+    return starsets.stars_with_arms(np.full(n, 5), seed, n_points, rotation=0.0).astype(np.float32)
+
+
+def train_baseline(name: str, points, seed: int = 0, epochs: int = BASELINE_EPOCHS, points_per_item=BASELINE_POINTS,
+                   steps: int = T, device="cpu", retrain: bool = False, snapshot_epochs=(), progress: bool = True):
+    """The report's baseline (:class:`~helpers.models.SetStatsDenoiser`, linear β from 1e-4 to 0.02, batch 32 stars,
+    Adam 1e-3, EMA 0.999) trained on ``points: (m, n, 2)`` under the cache name ``name``: (model, result)."""
+    snapshots = {"snapshot_epochs": tuple(snapshot_epochs)} if snapshot_epochs else {}
+    return training.train_cached(name, models.SetStatsDenoiser, schedules.linear(steps, 1e-4, 0.02), torch.as_tensor(points),
+                                 seed=seed, retrain=retrain, device=device, epochs=epochs, batch_size=32, lr=1e-3,
+                                 points_per_item=points_per_item, ema_decay=0.999, progress=progress, **snapshots)
+
+
+def one_shape_control(n: int, n_points: int, sample_seed: int, seed: int = 0, epochs: int = BASELINE_EPOCHS,
+                      points_per_item=BASELINE_POINTS, steps: int = T, device="cpu", retrain: bool = False) -> np.ndarray:
+    """n stars of n_points points (n, n_points, 2) from the baseline trained on :func:`one_shape_stars` (as many
+    as the training stars), sampled with noise seeded ``sample_seed``; the samples are cached like the weights."""
+    points = one_shape_stars(len(data.load_stars("train")[0]))
+    linear = schedules.linear(steps, 1e-4, 0.02)
+    config = dict(training.checkpoint_config(
+        "stars-baseline-one-shape", models.SetStatsDenoiser, linear, torch.as_tensor(points), seed, epochs=epochs,
+        batch_size=32, lr=1e-3, points_per_item=points_per_item, ema_decay=0.999), n=n, n_points=n_points, sample_seed=sample_seed)
+
+    def draw():
+        model = train_baseline("stars-baseline-one-shape", points, seed, epochs, points_per_item, steps, device, retrain,
+                               progress=False)[0].to(device)
+        return diffusion.sample(model, linear, (n, n_points, 2), torch.Generator().manual_seed(sample_seed), device=device).cpu()
+    return training.cached_tensor("stars-one-shape-samples", config, draw, retrain).numpy()
+
+
+def run_job(job: str, epochs: int, retrain: bool):
+    """One job of :func:`main`, with notebook 03's `report` settings: ``prior:SEED`` (train, then draw the 512
+    latents the notebook judges, sample seed SEED + 2) or ``one-shape`` (the baseline's control, 64 stars of 256
+    points, sample seed 4)."""
+    if job == "one-shape":
+        one_shape_control(64, 256, sample_seed=4, retrain=retrain)
+    else:
+        seed = int(job.split(":")[1])
+        sample_latents(seed, 512, seed + 2, epochs, retrain=retrain)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="training seeds (default: 1 2)")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2], help="training seeds of the prior (default: 1 2)")
+    parser.add_argument("--one-shape", action="store_true", help="also the baseline's one-shape control")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="the prior's epochs")
     parser.add_argument("--retrain", action="store_true")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if any(s < 0 for s in args.seeds) or args.epochs < 1:
         parser.error(f"--seeds must be integers >= 0 and --epochs >= 1, got {args.seeds} and {args.epochs}")
     if args.worker:
         torch.set_num_threads(1)
-        for seed in args.seeds:
-            train(seed, args.epochs, retrain=args.retrain, progress=False)
+        run_job(args.worker, args.epochs, args.retrain)
         return
+    jobs = [f"prior:{s}" for s in args.seeds] + (["one-shape"] if args.one_shape else [])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     extra = ["--epochs", str(args.epochs)] + (["--retrain"] if args.retrain else [])
-    procs = [subprocess.Popen([sys.executable, "-m", "helpers.starprior", "--worker", "--seeds", str(s), *extra], env=env)
-             for s in args.seeds]
+    procs = [subprocess.Popen([sys.executable, "-m", "helpers.starprior", "--worker", job, *extra], env=env) for job in jobs]
     status = [p.wait() for p in procs]
     if any(status):
         raise SystemExit(f"a training worker failed (exit status {status}); its traceback is above")

@@ -243,13 +243,31 @@ def cached(name: str, config: dict, run, retrain: bool = False) -> TrainResult:
     return result
 
 
+def cached_tensor(name: str, config: dict, compute, retrain: bool = False) -> torch.Tensor:
+    """``compute()`` (a tensor, for example samples of a trained model) once per ``config``; later calls load
+    ``build/cache/<name>-<key>.pt``, written atomically like the checkpoints of :func:`cached`."""
+    path = cache_dir() / f"{name}-{cache_key(**config)}.pt"
+    if path.exists() and not retrain:
+        note_checkpoint(path, "loaded")
+        return torch.load(path, weights_only=True, map_location="cpu")
+    value = compute()
+    atomic_write(path, lambda tmp: torch.save(value, tmp))
+    note_checkpoint(path, "trained")
+    return value
+
+
+def checkpoint_config(name: str, make_model, s: Schedule, data_: torch.Tensor, seed: int = 0, **train_kwargs) -> dict:
+    """Everything that determines the weights :func:`train_cached` trains: its cache key's input."""
+    return dict(name=name, model=repr(make_model()), beta=s.beta.tolist(), seed=seed,
+                data=data.checksum(data_.numpy())["sha256"],
+                **{k: describe(v) for k, v in train_kwargs.items() if k != "progress"})
+
+
 def train_cached(name: str, make_model, s: Schedule, data_: torch.Tensor, *, seed: int = 0, retrain: bool = False,
                  device="cpu", **train_kwargs):
     """``make_model()`` trained by :func:`train` on ``device`` and ``data_``, cached under ``name``,
     every setting, the schedule and the data's checksum. Returns (CPU model in eval mode, result)."""
-    config = dict(name=name, model=repr(make_model()), beta=s.beta.tolist(), seed=seed,
-                  data=data.checksum(data_.numpy())["sha256"],
-                  **{k: describe(v) for k, v in train_kwargs.items() if k != "progress"})
+    config = checkpoint_config(name, make_model, s, data_, seed, **train_kwargs)
 
     def run():
         torch.manual_seed(seed)
