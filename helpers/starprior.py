@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import torch
 
-from helpers import data, diffusion, models, radial, schedules, stars, starsets, training
+from helpers import data, diffusion, models, radial, schedules, stars, starsets, startests, training
 
 BINS = 128                        # angles of the radial profile
 EPOCHS = 600                      # the `report` profile's training epochs of the prior
@@ -71,6 +71,20 @@ def sample_latents(seed: int, n: int, sample_seed: int, epochs: int = EPOCHS, bi
         model = train(seed, epochs, bins, steps, retrain, progress=False)[0]
         return diffusion.sample(model, s, (n, 2 + bins), torch.Generator().manual_seed(sample_seed), prediction="v")
     return training.cached_tensor("stars-latents", config, draw, retrain)
+
+
+def encode_decode(points, jitter: float, seed: int, bins: int = BINS, every: int = 4) -> np.ndarray:
+    """Stars ``points: (m, n, 2)`` through the encoder and the decoder (jitter sd ``jitter``, drawn from a generator
+    seeded ``seed``), every ``every``-th point kept: (m, n / every, 2). What a perfect prior would hand the decoder."""
+    centre, profile = radial.encode(points, bins)
+    return radial.decode(centre, profile, points.shape[1], jitter, torch.Generator().manual_seed(seed)).numpy()[:, ::every]
+
+
+def evaluation_reference(seed: int = 0, bins: int = BINS) -> tuple:
+    """(the decoder's calibrated jitter, the fit of the 256 test stars through the encoder–decoder at 256 points):
+    what every generated set is judged against."""
+    jitter = calibrated_jitter(data.load_stars("train")[0][:256], bins)
+    return jitter, stars.fit_stars(encode_decode(data.load_stars("test")[0], jitter, seed, bins))
 
 
 def median_residual(points) -> float:
@@ -136,6 +150,9 @@ def run_job(job: str, epochs: int, retrain: bool):
     points, sample seed 4)."""
     if job == "one-shape":
         one_shape_control(64, 256, sample_seed=4, retrain=retrain)
+    elif job == "power":
+        jitter, reference = evaluation_reference()
+        startests.power_p_values(512, startests.REPLICATES, reference, jitter, retrain=retrain)
     else:
         seed = int(job.split(":")[1])
         sample_latents(seed, 512, seed + 2, epochs, retrain=retrain)
@@ -145,6 +162,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2], help="training seeds of the prior (default: 1 2)")
     parser.add_argument("--one-shape", action="store_true", help="also the baseline's one-shape control")
+    parser.add_argument("--power", action="store_true", help="also the power simulation of the star tests")
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="the prior's epochs")
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -155,7 +173,8 @@ def main(argv=None):
         torch.set_num_threads(1)
         run_job(args.worker, args.epochs, args.retrain)
         return
-    jobs = [f"prior:{s}" for s in args.seeds] + (["one-shape"] if args.one_shape else [])
+    jobs = ([f"prior:{s}" for s in args.seeds] + (["one-shape"] if args.one_shape else []) +
+            (["power"] if args.power else []))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     extra = ["--epochs", str(args.epochs)] + (["--retrain"] if args.retrain else [])
     procs = [subprocess.Popen([sys.executable, "-m", "helpers.starprior", "--worker", job, *extra], env=env) for job in jobs]

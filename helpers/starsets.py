@@ -174,17 +174,17 @@ def subsample_metrics(generated, reference, size: int, points_per_star=256, seed
     """:func:`mmd_cov_1nna` over disjoint groups of ``size`` stars, as {metric: (mean, sd)}.
 
     ``generated: (g, n, 2)`` and ``reference: (r, n', 2)`` are cut into disjoint groups
-    (:func:`disjoint_groups`); pair i compares generated group i mod G with reference group
-    i mod R, for max(G, R) pairs (sd 0 for one pair). ``shape_only`` compares
-    :func:`unit_stars` instead of raw coordinates. Also returns ``pairs``.
+    (:func:`disjoint_groups`); pair i compares generated group i with reference group i, for
+    min(G, R) pairs, so that no group serves twice and the pairs are independent replicates
+    (sd 0 for one pair). ``shape_only`` compares :func:`unit_stars` instead of raw coordinates.
+    Also returns ``pairs``.
     """
     gen, ref = as_stars(generated, "generated"), as_stars(reference, "reference")
     if shape_only:
         gen, ref = unit_stars(gen), unit_stars(ref)
     gen_groups, ref_groups = disjoint_groups(len(gen), size), disjoint_groups(len(ref), size)
-    pairs = max(len(gen_groups), len(ref_groups))
-    runs = [mmd_cov_1nna(gen[gen_groups[i % len(gen_groups)]], ref[ref_groups[i % len(ref_groups)]],
-                         points_per_star, seed + i) for i in range(pairs)]
+    pairs = min(len(gen_groups), len(ref_groups))
+    runs = [mmd_cov_1nna(gen[gen_groups[i]], ref[ref_groups[i]], points_per_star, seed + i) for i in range(pairs)]
     spread = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
     out = {key: (float(np.mean([r[key] for r in runs])), spread([r[key] for r in runs]))
            for key in runs[0]}

@@ -1,22 +1,29 @@
-"""Parameter-by-parameter tests of a family of generated stars against the test stars (notebook 03).
+"""Parameter-by-parameter tests of a family of generated stars against reference stars (notebook 03).
 
 Every star, generated or real, is fitted with :func:`helpers.stars.fit_stars`; then each fitted
-parameter of the generated set is compared with the same parameter of the test stars by a
+parameter of the generated set is compared with the same parameter of the reference by a
 two-sample test: Kolmogorov–Smirnov for the continuous ones, χ² on the contingency table for the
-arm count. The family is decided by Holm's step-down test (:func:`helpers.verdicts.holm`), so that
-real stars, drawn afresh at the same sizes, fail it at most ``level`` of the time.
+arm count; and two tails by a one-sided Fisher test: the share of fitted inner ratios outside the
+generator's range, and the share of fitted centres outside its square. The family (:data:`TESTS`)
+is decided by Holm's step-down test (:func:`helpers.verdicts.holm`), so that a set drawn from the
+reference's own law fails it at most ``level`` of the time.
 
-A *fault* is a known change to the data's generator (:data:`FAULTS`); the share of replicates in
-which a test rejects a faulty set is that test's power against the fault (:func:`rejection_rates`).
+A *fault* is a known change to the data's generator (:data:`FAULTS`); the share of independent
+replicates in which a test rejects a faulty set is that test's power against the fault
+(:func:`replicate_p_values`, :func:`rejection_rates`).
 """
 import numpy as np
+import torch
 from scipy import stats
 
-from helpers import data, stars, verdicts
+from helpers import data, stars, training, verdicts
 
 CONTINUOUS = ("centre x", "centre y", "outer radius", "inner ratio", "rotation in one arm", "residual")
 PARAMETERS = CONTINUOUS + ("arm count",)
+TAILS = ("inner ratio outside its range", "centre outside its square")
+TESTS = PARAMETERS + TAILS
 INNER_RANGE = (0.35, 0.6)        # the generator's inner ratio range (data/README.md)
+REPLICATES = 40                  # independent sets of real stars in the power simulation; each fault gets half
 
 
 def fitted_values(fit: dict) -> dict:
@@ -42,10 +49,10 @@ def parameter_p_values(fit: dict, reference: dict) -> dict:
     return p
 
 
-def family_verdict(p_values: dict, level: float = verdicts.LEVEL) -> dict:
-    """{parameter: rejected?} by Holm at ``level`` over the parameters in ``p_values``."""
-    names = list(p_values)
-    return dict(zip(names, verdicts.holm([p_values[n] for n in names], level).tolist()))
+def family_verdict(p: dict, level: float = verdicts.LEVEL) -> dict:
+    """{test: rejected?} by Holm at ``level`` over the tests in ``p`` ({test: p-value})."""
+    names = list(p)
+    return dict(zip(names, verdicts.holm([p[n] for n in names], level).tolist()))
 
 
 def inner_outside(fit: dict) -> int:
@@ -54,9 +61,22 @@ def inner_outside(fit: dict) -> int:
     return int(np.sum((ratio < INNER_RANGE[0]) | (ratio > INNER_RANGE[1])))
 
 
+def centre_outside(fit: dict) -> int:
+    """Number of stars whose fitted centre lies outside the generator's square (``data.STAR_CENTRE``)."""
+    return int(np.sum(np.any(np.abs(fit["centre"]) > data.STAR_CENTRE, axis=1)))
+
+
 def more_outside(k: int, n: int, k_ref: int, n_ref: int) -> float:
     """One-sided Fisher exact p-value that a share k/n is above a reference share k_ref/n_ref."""
     return float(stats.fisher_exact([[k, n - k], [k_ref, n_ref - k_ref]], alternative="greater").pvalue)
+
+
+def p_values(fit: dict, reference: dict) -> dict:
+    """{test: p-value} of every test in :data:`TESTS`, ``fit`` against ``reference``."""
+    n, n_ref = len(fit["arms"]), len(reference["arms"])
+    return {**parameter_p_values(fit, reference),
+            TAILS[0]: more_outside(inner_outside(fit), n, inner_outside(reference), n_ref),
+            TAILS[1]: more_outside(centre_outside(fit), n, centre_outside(reference), n_ref)}
 
 
 # --- faults: the generator with one thing changed ----------------------------------------------
@@ -87,50 +107,75 @@ def _arm_mix(p, rng):
     p["arms"] = arms
 
 
-FAULTS = {                                           # name: (change of the parameters, jitter sd)
-    "none (fresh real stars)": (None, 0.01),
-    "inner ratio +0.05": (_inner_shift, 0.01),
-    "7 % of stars with shallow arms": (_shallow_arms, 0.01),
-    "centres rotated about the origin": (_rotated_centres, 0.01),
-    "centres Gaussian, same sd": (_gaussian_centres, 0.01),
-    "arm mix 29/29/21/21 %": (_arm_mix, 0.01),
-    "1.5x jitter": (None, 0.015),
-    "3x jitter": (None, 0.03),
+FAULTS = {                                           # name: (change of the parameters, factor on the jitter)
+    "none (fresh real stars)": (None, 1.0),
+    "inner ratio +0.05": (_inner_shift, 1.0),
+    "7 % of stars with shallow arms": (_shallow_arms, 1.0),
+    "centres rotated about the origin": (_rotated_centres, 1.0),
+    "centres Gaussian, same sd": (_gaussian_centres, 1.0),
+    "arm mix 29/29/21/21 %": (_arm_mix, 1.0),
+    "1.5x jitter": (None, 1.5),
+    "3x jitter": (None, 3.0),
 }
+JITTER = 0.01                                        # the data's jitter sd (data/README.md)
 
 
-def faulty_stars(fault: str, n: int, seed: int, n_points: int = 256) -> np.ndarray:
+def faulty_stars(fault: str, n: int, seed: int, n_points: int = 256, jitter: float | None = None) -> np.ndarray:
     """n stars of the data's generator with ``fault`` (a key of :data:`FAULTS`): (n, n_points, 2).
 
     "inner ratio +0.05" draws ρ from U(0.40, 0.65); "7 % of stars with shallow arms" gives 7 % of the
     stars ρ from U(0.6, 0.75); "centres rotated about the origin" turns each centre by a uniform angle
     (a disc-like spread, as the old augmentation taught); "centres Gaussian, same sd" replaces the
-    uniform square by a normal law of the same sd; "arm mix" draws 5–8 arms with those shares."""
+    uniform square by a normal law of the same sd; "arm mix" draws 5–8 arms with those shares. The jitter
+    sd is the data's times the fault's factor, or ``jitter`` when given."""
     if fault not in FAULTS:
         raise ValueError(f"fault must be one of {list(FAULTS)}, got {fault!r}")
-    change, jitter = FAULTS[fault]
+    change, factor = FAULTS[fault]
     rng = np.random.default_rng(seed)
     p = data.star_params(n, rng)
     if change:
         change(p, rng)
     outline = data.star_outline(p["arms"], p["r_outer"], p["inner_ratio"], p["rotation"], p["centre"], n_points)
-    return outline + rng.normal(0.0, jitter, outline.shape)
+    return outline + rng.normal(0.0, JITTER * factor if jitter is None else jitter, outline.shape)
 
 
-def rejection_rates(pool_fit: dict, reference: dict, n: int, replicates: int, seed: int = 0,
-                    level: float = verdicts.LEVEL) -> dict:
-    """Share of ``replicates`` n-star subsets of a fitted pool rejected against ``reference``: per parameter
-    (each test alone at ``level``) and for the Holm family ("any"). Subsets are drawn without replacement
-    from one pool, so each replicate is a valid draw but the replicates are not independent: the Monte
-    Carlo error is larger than the binomial one of that many independent sets."""
-    m = len(pool_fit["arms"])
-    if not 2 <= n <= m:
-        raise ValueError(f"n must lie in [2, {m}] (the pool's size), got {n!r}")
-    rng = np.random.default_rng(seed)
-    alone, family = [], []
-    for _ in range(replicates):
-        take = rng.choice(m, n, replace=False)
-        p = parameter_p_values({k: v[take] for k, v in pool_fit.items()}, reference)
-        alone.append([p[name] <= level for name in PARAMETERS])
-        family.append(any(family_verdict(p, level).values()))
-    return dict(zip(PARAMETERS, np.mean(alone, axis=0).tolist()), any=float(np.mean(family)))
+def replicate_p_values(fault: str, n: int, replicates: int, reference: dict, decode, seed: int = 0) -> np.ndarray:
+    """p-values (replicates, len(TESTS)) of ``replicates`` independent sets of n stars, each drawn with the
+    parameters of ``fault`` at 1024 points and the data's jitter, passed through
+    ``decode(points, seed, jitter_factor) -> points`` (the encoder and decoder, which put their own jitter on
+    the stars, times the fault's factor), fitted, and tested against ``reference``: what a prior that learned the
+    data with exactly that fault would score."""
+    rows = []
+    for r in range(replicates):
+        k = seed + 1000 * r
+        points = decode(faulty_stars(fault, n, k, n_points=1024, jitter=JITTER), k, FAULTS[fault][1])
+        p = p_values(stars.fit_stars(points), reference)
+        rows.append([p[name] for name in TESTS])
+    return np.array(rows)
+
+
+def rejection_rates(p: np.ndarray, level: float = verdicts.LEVEL) -> dict:
+    """From p-values (replicates, len(TESTS)): the share of replicates each test rejects alone at ``level``, and
+    the share the Holm family rejects ("any")."""
+    alone = dict(zip(TESTS, (p <= level).mean(axis=0).tolist()))
+    return dict(alone, any=float(np.mean([verdicts.holm(row, level).any() for row in p])))
+
+
+def power_p_values(n: int, replicates: int, reference: dict, jitter: float, seed: int = 0, retrain: bool = False) -> dict:
+    """{fault: p-values (replicates or replicates // 2, len(TESTS))} for every fault of :data:`FAULTS` (the real stars
+    get ``replicates``, each fault half as many), n stars per set through the encoder–decoder with jitter sd ``jitter``
+    (:func:`helpers.starprior.encode_decode`), against ``reference``. Cached like trained weights (``make star-seeds``
+    computes it); the key holds the sizes, the reference, the jitter and the source of the code it runs."""
+    from helpers import radial, starprior
+    counts = {fault: replicates if FAULTS[fault][0] is None and FAULTS[fault][1] == 1 else max(1, replicates // 2)
+              for fault in FAULTS}
+    code = [training.describe(f) for f in (faulty_stars, replicate_p_values, p_values, parameter_p_values,
+                                           starprior.encode_decode, radial.encode, radial.decode, stars.fit_stars)]
+    config = dict(n=n, counts=counts, jitter=jitter, seed=seed, code=code, faults=[training.describe(c) for c, _ in FAULTS.values() if c],
+                  reference=data.checksum(np.concatenate([np.asarray(reference[k], dtype=np.float64).ravel() for k in sorted(reference)]))["sha256"])
+
+    def compute():
+        decode = lambda points, k, factor: starprior.encode_decode(points, jitter * factor, k)
+        return {fault: torch.as_tensor(replicate_p_values(fault, n, count, reference, decode, seed + 100_003 * i))
+                for i, (fault, count) in enumerate(counts.items())}
+    return {fault: p.numpy() for fault, p in training.cached_tensor("stars-power", config, compute, retrain).items()}
