@@ -92,23 +92,44 @@ def median_residual(points) -> float:
     return float(np.median(stars.fit_stars(points)["residual"]))
 
 
-def calibrated_jitter(points, bins: int = BINS, every: int = 4, iterations: int = 9) -> float:
-    """The decoder's jitter sd: the σ at which the encoder–decoder, applied to the stars ``points: (m, n, 2)``,
-    gives back their median fit residual, both fitted on every ``every``-th point.
-
-    The residual of a decoded star counts both the jitter and the polygon's own departure from a star, so
-    the jitter of the data alone (:func:`stars.jitter_from_residual`) makes decoded stars too rough. The
-    residual grows with σ, so bisection on [0, 2·that estimate] with one fixed draw of the jitter finds σ to
-    within 2/2^``iterations`` of the estimate."""
-    points = stars.as_stars(points, "points")
-    target = median_residual(points[:, ::every])
-    centre, profile = radial.encode(points, bins)
-    low, high = 0.0, 2 * stars.jitter_from_residual(stars.fit_stars(points[:, ::every])["residual"])
+def matched_jitter(centre, profile, target: float, high: float, n_points: int = 1024, every: int = 4,
+                   iterations: int = 9) -> float:
+    """The jitter sd σ in [0, high] at which the polygons of ``centre (m, 2)`` and ``profile (m, K)``, decoded with
+    jitter σ (one fixed draw) and fitted on every ``every``-th point, have median fit residual ``target``: bisection,
+    since the residual grows with σ; σ to within high/2^``iterations``."""
+    low = 0.0
     for _ in range(iterations):
         mid = (low + high) / 2
-        decoded = radial.decode(centre, profile, points.shape[1], mid, torch.Generator().manual_seed(0)).numpy()
+        decoded = radial.decode(centre, profile, n_points, mid, torch.Generator().manual_seed(0)).numpy()
         low, high = (mid, high) if median_residual(decoded[:, ::every]) < target else (low, mid)
     return (low + high) / 2
+
+
+def calibrated_jitter(points, bins: int = BINS, every: int = 4, iterations: int = 9) -> float:
+    """The decoder's jitter sd for true latents: the σ at which the encoder–decoder, applied to the stars
+    ``points: (m, n, 2)``, gives back their median fit residual, both fitted on every ``every``-th point.
+
+    The residual of a decoded star counts both the jitter and the polygon's own departure from a star, so
+    the jitter of the data alone (:func:`stars.jitter_from_residual`) makes decoded stars too rough
+    (:func:`matched_jitter` searches [0, 2·that estimate])."""
+    points = stars.as_stars(points, "points")
+    fit = stars.fit_stars(points[:, ::every])
+    centre, profile = radial.encode(points, bins)
+    return matched_jitter(centre, profile, float(np.median(fit["residual"])), 2 * stars.jitter_from_residual(fit["residual"]),
+                          points.shape[1], every, iterations)
+
+
+def model_jitter(latent: torch.Tensor, scale: dict, points, every: int = 4, iterations: int = 9) -> float:
+    """The decoder's jitter sd for a trained prior: the σ at which its own latents ``latent: (m, 2 + K)``, decoded,
+    give the median fit residual of the training stars ``points: (m', n, 2)`` (a method-of-moments estimate of the
+    one free parameter of the decoder, from training data only). Where the prior's profiles are smoother or rougher
+    than encoded real ones, this σ differs from :func:`calibrated_jitter`'s."""
+    points = stars.as_stars(points, "points")
+    fit = stars.fit_stars(points[:, ::every])
+    latent = latent.double().cpu()
+    return matched_jitter(latent[:, :2] * scale["c_sd"], latent[:, 2:] * scale["r_sd"] + scale["r_mean"],
+                          float(np.median(fit["residual"])), 2 * stars.jitter_from_residual(fit["residual"]),
+                          points.shape[1], every, iterations)
 
 
 def one_shape_stars(n: int, seed: int = 30_000, n_points: int = 1024) -> np.ndarray:

@@ -37,3 +37,15 @@ def test_decoded_stars_at_the_calibrated_jitter_give_back_the_median_residual():
     scale = starprior.latent_scale(fresh)
     decoded = starprior.to_stars(starprior.to_latent(fresh, scale), scale, 1024, sigma, torch.Generator().manual_seed(3))
     assert starprior.median_residual(decoded[:, ::4]) == pytest.approx(starprior.median_residual(fresh[:, ::4]), rel=0.03)
+
+
+def test_model_jitter_of_true_latents_is_the_calibrated_jitter_and_grows_for_cleaner_profiles():
+    """Fed the encoded latents of the very stars it matches, the model's jitter is the true-latent calibration; fed
+    the latents of the same stars without their jitter (profiles free of the binned noise that encoded real stars
+    carry: a prior whose profiles are cleaner than the data's), it must be larger to give back the same residual."""
+    points = data.star_dataset(64, seed=31)[0]
+    clean = data.star_dataset(64, jitter=0.0, seed=31)[0]              # the same stars: the jitter is drawn last
+    scale = starprior.latent_scale(points)
+    calibrated = starprior.calibrated_jitter(points)
+    assert starprior.model_jitter(starprior.to_latent(points, scale), scale, points) == pytest.approx(calibrated, rel=0.01)
+    assert starprior.model_jitter(starprior.to_latent(clean, scale), scale, points) > 1.02 * calibrated
