@@ -167,13 +167,15 @@ def one_shape_control(n: int, n_points: int, sample_seed: int, seed: int = 0, ep
 
 def run_job(job: str, epochs: int, retrain: bool):
     """One job of :func:`main`, with notebook 03's `report` settings: ``prior:SEED`` (train, then draw the 512
-    latents the notebook judges, sample seed SEED + 2) or ``one-shape`` (the baseline's control, 64 stars of 256
-    points, sample seed 4)."""
+    latents the notebook judges, sample seed SEED + 2), ``one-shape`` (the baseline's control, 64 stars of 256
+    points, sample seed 4) or ``power:K/M`` (every M-th fault of the power simulation from the K-th)."""
     if job == "one-shape":
         one_shape_control(64, 256, sample_seed=4, retrain=retrain)
-    elif job == "power":
+    elif job.startswith("power:"):
+        part, parts = (int(k) for k in job.split(":")[1].split("/"))
         jitter, reference = evaluation_reference()
-        startests.power_p_values(512, startests.REPLICATES, reference, jitter, retrain=retrain)
+        startests.power_p_values(512, startests.REPLICATES, reference, jitter, retrain=retrain,
+                                 faults=list(startests.FAULTS)[part::parts])
     else:
         seed = int(job.split(":")[1])
         sample_latents(seed, 512, seed + 2, epochs, retrain=retrain)
@@ -195,7 +197,7 @@ def main(argv=None):
         run_job(args.worker, args.epochs, args.retrain)
         return
     jobs = ([f"prior:{s}" for s in args.seeds] + (["one-shape"] if args.one_shape else []) +
-            (["power"] if args.power else []))
+            ([f"power:{k}/2" for k in range(2)] if args.power else []))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     extra = ["--epochs", str(args.epochs)] + (["--retrain"] if args.retrain else [])
     procs = [subprocess.Popen([sys.executable, "-m", "helpers.starprior", "--worker", job, *extra], env=env) for job in jobs]

@@ -34,10 +34,12 @@ def fitted_values(fit: dict) -> dict:
             "residual": fit["residual"], "arm count": fit["arms"]}
 
 
-def arm_table(arms_a, arms_b) -> np.ndarray:
-    """Counts (2, k) of each arm count that occurs in either set (the columns of a χ² table)."""
-    present = np.union1d(arms_a, arms_b)
-    return np.array([[np.sum(np.asarray(a) == n) for n in present] for a in (arms_a, arms_b)])
+def arm_table(arms_a, arms_b, counts=(5, 6, 7, 8)) -> np.ndarray:
+    """Counts (2, len(counts) + 1) of each of the data's arm ``counts`` and, in the last column, of every other
+    arm count (pooled, so that no column holds a handful of stray fits: χ² needs expected counts of about 5)."""
+    rows = [[np.sum(np.asarray(a) == n) for n in counts] + [np.sum(~np.isin(a, counts))] for a in (arms_a, arms_b)]
+    table = np.array(rows)
+    return table[:, table.sum(0) > 0]
 
 
 def parameter_p_values(fit: dict, reference: dict) -> dict:
@@ -101,6 +103,14 @@ def _gaussian_centres(p, rng):
     p["centre"] = rng.normal(0, data.STAR_CENTRE / np.sqrt(3), p["centre"].shape)
 
 
+def _narrow_radius(p, rng):
+    p["r_outer"] = rng.uniform(0.7, 1.0, len(p["arms"]))
+
+
+def _half_rotation(p, rng):
+    p["rotation"] = p["rotation"] / 2
+
+
 def _arm_mix(p, rng):
     arms = rng.choice([5, 6, 7, 8], len(p["arms"]), p=[0.29, 0.29, 0.21, 0.21])
     p["rotation"] = p["rotation"] * p["arms"] / arms
@@ -114,10 +124,14 @@ FAULTS = {                                           # name: (change of the para
     "centres rotated about the origin": (_rotated_centres, 1.0),
     "centres Gaussian, same sd": (_gaussian_centres, 1.0),
     "arm mix 29/29/21/21 %": (_arm_mix, 1.0),
+    "outer radius from U(0.7, 1)": (_narrow_radius, 1.0),
+    "rotation in the first half of an arm": (_half_rotation, 1.0),
+    "0.8x jitter": (None, 0.8),
     "1.5x jitter": (None, 1.5),
     "3x jitter": (None, 3.0),
 }
 JITTER = 0.01                                        # the data's jitter sd (data/README.md)
+NULL = "none (fresh real stars)"
 
 
 def faulty_stars(fault: str, n: int, seed: int, n_points: int = 256, jitter: float | None = None) -> np.ndarray:
@@ -126,7 +140,8 @@ def faulty_stars(fault: str, n: int, seed: int, n_points: int = 256, jitter: flo
     "inner ratio +0.05" draws ρ from U(0.40, 0.65); "7 % of stars with shallow arms" gives 7 % of the
     stars ρ from U(0.6, 0.75); "centres rotated about the origin" turns each centre by a uniform angle
     (a disc-like spread, as the old augmentation taught); "centres Gaussian, same sd" replaces the
-    uniform square by a normal law of the same sd; "arm mix" draws 5–8 arms with those shares. The jitter
+    uniform square by a normal law of the same sd; "arm mix" draws 5–8 arms with those shares; "outer radius"
+    narrows its range from (0.6, 1); "rotation" keeps it within the first half of one arm's angle. The jitter
     sd is the data's times the fault's factor, or ``jitter`` when given."""
     if fault not in FAULTS:
         raise ValueError(f"fault must be one of {list(FAULTS)}, got {fault!r}")
@@ -161,21 +176,29 @@ def rejection_rates(p: np.ndarray, level: float = verdicts.LEVEL) -> dict:
     return dict(alone, any=float(np.mean([verdicts.holm(row, level).any() for row in p])))
 
 
-def power_p_values(n: int, replicates: int, reference: dict, jitter: float, seed: int = 0, retrain: bool = False) -> dict:
-    """{fault: p-values (replicates or replicates // 2, len(TESTS))} for every fault of :data:`FAULTS` (the real stars
-    get ``replicates``, each fault half as many), n stars per set through the encoder–decoder with jitter sd ``jitter``
-    (:func:`helpers.starprior.encode_decode`), against ``reference``. Cached like trained weights (``make star-seeds``
-    computes it); the key holds the sizes, the reference, the jitter and the source of the code it runs."""
+def power_p_values(n: int, replicates: int, reference: dict, jitter: float, seed: int = 0, retrain: bool = False,
+                   faults=None) -> dict:
+    """{fault: p-values (sets, len(TESTS))} for every fault of :data:`FAULTS` (or those listed in ``faults``): the
+    real stars get ``replicates`` sets, each fault half as many, n stars per set through the encoder–decoder with
+    jitter sd ``jitter`` times the fault's factor (:func:`helpers.starprior.encode_decode`), against ``reference``.
+    Each fault is cached like trained weights (``make star-seeds`` computes them); the key holds the sizes, the
+    reference, the jitter and the source of the code it runs."""
     from helpers import radial, starprior
-    counts = {fault: replicates if FAULTS[fault][0] is None and FAULTS[fault][1] == 1 else max(1, replicates // 2)
-              for fault in FAULTS}
-    code = [training.describe(f) for f in (faulty_stars, replicate_p_values, p_values, parameter_p_values,
-                                           starprior.encode_decode, radial.encode, radial.decode, stars.fit_stars)]
-    config = dict(n=n, counts=counts, jitter=jitter, seed=seed, code=code, faults=[training.describe(c) for c, _ in FAULTS.values() if c],
-                  reference=data.checksum(np.concatenate([np.asarray(reference[k], dtype=np.float64).ravel() for k in sorted(reference)]))["sha256"])
-
-    def compute():
-        decode = lambda points, k, factor: starprior.encode_decode(points, jitter * factor, k)
-        return {fault: torch.as_tensor(replicate_p_values(fault, n, count, reference, decode, seed + 100_003 * i))
-                for i, (fault, count) in enumerate(counts.items())}
-    return {fault: p.numpy() for fault, p in training.cached_tensor("stars-power", config, compute, retrain).items()}
+    code = [training.describe(f) for f in (faulty_stars, replicate_p_values, p_values, parameter_p_values, arm_table,
+                                           starprior.encode_decode, radial.encode, radial.decode, stars.fit_stars,
+                                           data.star_params, data.star_outline, verdicts.holm)]
+    base = dict(n=n, jitter=jitter, seed=seed, code=code,
+                reference=data.checksum(np.concatenate([np.asarray(reference[k], dtype=np.float64).ravel()
+                                                        for k in sorted(reference)]))["sha256"])
+    decode = lambda points, k, factor: starprior.encode_decode(points, jitter * factor, k)
+    out = {}
+    for i, fault in enumerate(FAULTS):
+        if faults is not None and fault not in faults:
+            continue
+        count = replicates if fault == NULL else max(1, replicates // 2)
+        change = FAULTS[fault][0]
+        config = dict(base, fault=fault, count=count, change=training.describe(change) if change else None)
+        compute = lambda fault=fault, count=count, i=i: torch.as_tensor(
+            replicate_p_values(fault, n, count, reference, decode, seed + 100_003 * i))
+        out[fault] = training.cached_tensor("stars-power", config, compute, retrain).numpy()
+    return out
