@@ -138,30 +138,34 @@ def one_shape_stars(n: int, seed: int = 30_000, n_points: int = 1024) -> np.ndar
     return starsets.stars_with_arms(np.full(n, 5), seed, n_points, rotation=0.0).astype(np.float32)
 
 
+def _baseline_run(name: str, points, seed: int, epochs: int, points_per_item, steps: int) -> tuple:
+    """(name, make_model, schedule, data, settings) of a training run of the report's baseline on ``points``."""
+    return (name, models.SetStatsDenoiser, schedules.linear(steps, 1e-4, 0.02), torch.as_tensor(points),
+            dict(seed=seed, epochs=epochs, batch_size=32, lr=1e-3, points_per_item=points_per_item, ema_decay=0.999))
+
+
 def train_baseline(name: str, points, seed: int = 0, epochs: int = BASELINE_EPOCHS, points_per_item=BASELINE_POINTS,
                    steps: int = T, device="cpu", retrain: bool = False, snapshot_epochs=(), progress: bool = True):
     """The report's baseline (:class:`~helpers.models.SetStatsDenoiser`, linear β from 1e-4 to 0.02, batch 32 stars,
     Adam 1e-3, EMA 0.999) trained on ``points: (m, n, 2)`` under the cache name ``name``: (model, result)."""
+    name, make_model, s, data_, settings = _baseline_run(name, points, seed, epochs, points_per_item, steps)
     snapshots = {"snapshot_epochs": tuple(snapshot_epochs)} if snapshot_epochs else {}
-    return training.train_cached(name, models.SetStatsDenoiser, schedules.linear(steps, 1e-4, 0.02), torch.as_tensor(points),
-                                 seed=seed, retrain=retrain, device=device, epochs=epochs, batch_size=32, lr=1e-3,
-                                 points_per_item=points_per_item, ema_decay=0.999, progress=progress, **snapshots)
+    return training.train_cached(name, make_model, s, data_, retrain=retrain, device=device, progress=progress,
+                                 **settings, **snapshots)
 
 
 def one_shape_control(n: int, n_points: int, sample_seed: int, seed: int = 0, epochs: int = BASELINE_EPOCHS,
                       points_per_item=BASELINE_POINTS, steps: int = T, device="cpu", retrain: bool = False) -> np.ndarray:
     """n stars of n_points points (n, n_points, 2) from the baseline trained on :func:`one_shape_stars` (as many
     as the training stars), sampled with noise seeded ``sample_seed``; the samples are cached like the weights."""
-    points = one_shape_stars(len(data.load_stars("train")[0]))
-    linear = schedules.linear(steps, 1e-4, 0.02)
-    config = dict(training.checkpoint_config(
-        "stars-baseline-one-shape", models.SetStatsDenoiser, linear, torch.as_tensor(points), seed, epochs=epochs,
-        batch_size=32, lr=1e-3, points_per_item=points_per_item, ema_decay=0.999), n=n, n_points=n_points, sample_seed=sample_seed)
+    run = _baseline_run("stars-baseline-one-shape", one_shape_stars(len(data.load_stars("train")[0])), seed, epochs,
+                        points_per_item, steps)
+    config = dict(training.checkpoint_config(*run[:4], **run[4]), n=n, n_points=n_points, sample_seed=sample_seed)
 
     def draw():
-        model = train_baseline("stars-baseline-one-shape", points, seed, epochs, points_per_item, steps, device, retrain,
-                               progress=False)[0].to(device)
-        return diffusion.sample(model, linear, (n, n_points, 2), torch.Generator().manual_seed(sample_seed), device=device).cpu()
+        model = train_baseline(run[0], run[3], seed, epochs, points_per_item, steps, device, retrain, progress=False)[0]
+        return diffusion.sample(model.to(device), run[2], (n, n_points, 2), torch.Generator().manual_seed(sample_seed),
+                                device=device).cpu()
     return training.cached_tensor("stars-one-shape-samples", config, draw, retrain).numpy()
 
 
