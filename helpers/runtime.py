@@ -162,11 +162,10 @@ def save_arrays(path, **arrays) -> Path:
 
 @contextmanager
 def threads(n: int):
-    """Run torch on ``n`` intra-op threads, then restore the setting. The 2D networks' small layers and
-    cache-sized distance blocks run faster on one thread than on two (the 2D sampler on 1000 points:
-    0.28 s against 0.37 s; spinning threads slow to a crawl when another process shares the cores:
-    1.6e9 vs 1.4e7 Chamfer distances/s), while large distance matrices (an ideal denoiser over 20 000
-    points) take half the time on two."""
+    """Run torch on ``n`` intra-op threads, then restore the setting. On an idle 2-core machine two threads
+    are faster (the 2D sampler on 1000 points: about 0.35 s against 0.5 s on one), but spinning threads slow
+    to a crawl when another process shares the cores (1.6e9 vs 1.4e7 Chamfer distances/s), so code that
+    runs beside other workers asks for one."""
     if not (isinstance(n, int) and n >= 1):
         raise ValueError(f"threads must be an integer >= 1, got {n!r}")
     before = torch.get_num_threads()

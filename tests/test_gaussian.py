@@ -162,3 +162,15 @@ def test_prior_marginal_kl_of_gaussian_data_is_the_gaussian_kl(gen):
     assert abs(kl - (v - 1 - math.log(v))) <= 5 * se + 2e-3, (kl, se, v - 1 - math.log(v))
     assert kl < 0.5 * G.prior_term_kl(s, x0)
     assert G.prior_marginal_kl(S.zero_terminal_snr(s), x0) == (0.0, 0.0)
+
+
+def test_log_mixture_density_is_exact_far_from_narrow_centres():
+    """The matrix-product form drops nothing: against the sum of the Gaussian densities written out, in log space,
+    at points up to 100 sd from every centre, with more centres than one row block holds."""
+    gen = torch.Generator().manual_seed(3)
+    centres = torch.randn(30_000, 2, generator=gen, dtype=torch.float64)
+    x = torch.cat([torch.randn(5, 2, generator=gen, dtype=torch.float64), torch.tensor([[4.0, -3.0], [0.0, 9.0]])])
+    sd = 0.05
+    by_hand = torch.logsumexp(-((x[:, None] - centres[None]) ** 2).sum(-1) / (2 * sd ** 2), dim=1) \
+        - math.log(len(centres)) - math.log(2 * math.pi * sd ** 2)
+    torch.testing.assert_close(G.log_mixture_density(x, centres, sd), by_hand, rtol=1e-12, atol=1e-9)

@@ -251,3 +251,22 @@ def test_labelled_training_keeps_each_label_with_its_point_and_drops_at_the_rate
     kept = given != -1
     assert torch.equal(given[kept], (x[kept, 0] / 10).round().long())              # every kept label is its own point's
     assert_mc_close(1 - kept.double().mean(), 0.2, 0.4, len(given))                # Bernoulli(0.2) dropout: sd 0.4
+
+
+def test_the_foreach_adam_gives_the_weights_of_the_one_tensor_at_a_time_loop(monkeypatch):
+    fast = run(ema_decay=0.9)
+    loop = torch.optim.Adam
+    monkeypatch.setattr(training.torch.optim, "Adam", lambda params, lr, foreach: loop(params, lr=lr, foreach=False))
+    slow = run(ema_decay=0.9)
+    assert all(torch.equal(fast.state[k], slow.state[k]) for k in fast.state)
+    assert fast.losses == slow.losses
+
+
+def test_weights_id_is_equal_exactly_for_equal_weights():
+    model = small_model()
+    copy = training.with_state(small_model(), model.state_dict())
+    assert training.weights_id(copy) == training.weights_id(model)
+    with torch.no_grad():
+        first = next(copy.parameters())
+        first.view(-1)[0] = torch.nextafter(first.view(-1)[0], torch.tensor(1.0))    # one weight moved by one ulp
+    assert training.weights_id(copy) != training.weights_id(model)
