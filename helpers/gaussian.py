@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .diffusion import eps_reverse_mean, row_blocks
+from .diffusion import eps_reverse_mean, kernel_logits
 from .schedules import Schedule
 
 
@@ -114,9 +114,9 @@ def log_mixture_density(x: torch.Tensor, centres: torch.Tensor, sd: float) -> to
     """log of (1/N) Σ_i N(x; c_i, sd² I) for ``x: (n, d)``, ``centres: (N, d)``: ``(n,)``, in row blocks of x."""
     d, N = x.shape[1], len(centres)
     const = -math.log(N) - 0.5 * d * math.log(2 * math.pi * sd ** 2)
-    var, bias = sd ** 2, -0.5 * (centres ** 2).sum(dim=1) / sd ** 2                      # −‖c_i‖²/(2 sd²): (N,)
-    parts = [torch.logsumexp(torch.addmm(bias, xc, centres.T, alpha=1 / var), dim=1) for xc in row_blocks(x, N)]
-    return torch.cat(parts) - 0.5 * (x ** 2).sum(dim=1) / var + const     # −‖x − c‖² = 2x·c − ‖c‖² − ‖x‖²
+    var = sd ** 2
+    parts = [torch.logsumexp(logits, dim=1) for logits in kernel_logits(x, centres, var)]
+    return torch.cat(parts) - 0.5 * (x ** 2).sum(dim=1) / var + const       # the ‖x‖² term kernel_logits leaves out
 
 
 def prior_marginal_kl(s: Schedule, x0, n: int = 20_000, generator=None) -> tuple[float, float]:

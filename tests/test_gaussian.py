@@ -166,7 +166,7 @@ def test_prior_marginal_kl_of_gaussian_data_is_the_gaussian_kl(gen):
 
 def test_log_mixture_density_is_exact_far_from_narrow_centres():
     """The matrix-product form drops nothing: against the sum of the Gaussian densities written out, in log space,
-    at points up to 100 sd from every centre, with more centres than one row block holds."""
+    at points more than 100 sd from every centre, with more centres than one row block holds."""
     gen = torch.Generator().manual_seed(3)
     centres = torch.randn(30_000, 2, generator=gen, dtype=torch.float64)
     x = torch.cat([torch.randn(5, 2, generator=gen, dtype=torch.float64), torch.tensor([[4.0, -3.0], [0.0, 9.0]])])
