@@ -93,7 +93,7 @@ def check_finite(loss: torch.Tensor, epoch: int, lr: float):
 def train(model, s: Schedule, data: torch.Tensor, epochs: int, batch_size: int, lr: float = 1e-3,
           generator=None, snapshot_epochs=(), prediction: str = "eps", progress: bool = True,
           points_per_item: int | None = None, ema_decay: float | None = None, augment=None,
-          labels: torch.Tensor | None = None, label_dropout: float = 0.0) -> TrainResult:
+          labels: torch.Tensor | None = None, label_dropout: float = 0.0, fused_adam: bool = False) -> TrainResult:
     """Adam on :func:`diffusion_loss`, shuffling ``data: (N, ...)`` every epoch.
 
     ``points_per_item`` trains on a random subset of each item's points (stars: fewer points
@@ -108,11 +108,15 @@ def train(model, s: Schedule, data: torch.Tensor, epochs: int, batch_size: int, 
     (:class:`~helpers.models.ClassConditionalDenoiser`); each label of a batch is replaced by "no class"
     with probability ``label_dropout`` (:func:`drop_labels`), so that the same network also learns the
     unconditional ε that classifier-free guidance needs (Ho & Salimans 2022, Alg. 1).
+
+    ``fused_adam`` runs Adam's update as one fused kernel per step: the same algorithm, about 25 % faster
+    steps for these small networks on the CPU, but not the same last bits as the default (``foreach``, which
+    gives bitwise the numbers of PyTorch's one-tensor-at-a-time loop), so it is part of the cache key.
     """
     _check_training(data, epochs, batch_size, lr, prediction, points_per_item)
     _check_labels(labels, label_dropout, len(data))
     # foreach: one call per step for all the parameters; on the CPU the same numbers as the default loop, 15 % faster
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, **({"fused": True} if fused_adam else {"foreach": True}))
     result, device = TrainResult(), next(model.parameters()).device
     average = EMA(model, ema_decay) if ema_decay else None
     for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, file=sys.__stderr__):
@@ -257,11 +261,17 @@ def cached_tensor(name: str, config: dict, compute, retrain: bool = False) -> to
     return value
 
 
+# settings added to train() after weights were cached without them: left at this value they stay out of the cache key,
+# so a key still names the same run
+KEY_NEUTRAL = {"fused_adam": False}
+
+
 def checkpoint_config(name: str, make_model, s: Schedule, data_: torch.Tensor, seed: int = 0, **train_kwargs) -> dict:
     """Everything that determines the weights :func:`train_cached` trains: its cache key's input."""
     return dict(name=name, model=repr(make_model()), beta=s.beta.tolist(), seed=seed,
                 data=data.checksum(data_.numpy())["sha256"],
-                **{k: describe(v) for k, v in train_kwargs.items() if k != "progress"})
+                **{k: describe(v) for k, v in train_kwargs.items()
+                   if k != "progress" and not (k in KEY_NEUTRAL and v == KEY_NEUTRAL[k])})
 
 
 def train_cached(name: str, make_model, s: Schedule, data_: torch.Tensor, *, seed: int = 0, retrain: bool = False,
@@ -285,13 +295,13 @@ def train_cached(name: str, make_model, s: Schedule, data_: torch.Tensor, *, see
 
 def train_shape(name: str, s: Schedule, *, epochs: int, batch_size: int, lr: float = 1e-3, seed: int = 0,
                 snapshot_epochs=(), ema_decay: float | None = None, prediction: str = "eps",
-                retrain: bool = False, progress: bool = True):
+                fused_adam: bool = False, retrain: bool = False, progress: bool = True):
     """The report's :class:`~helpers.models.PointDenoiser` trained on ``data.load_shape(name)``
     (:func:`train_cached`). Returns (model, result)."""
     return train_cached(f"shape-{name}", models.PointDenoiser, s, torch.as_tensor(data.load_shape(name)), seed=seed,
                         retrain=retrain, epochs=epochs, batch_size=batch_size, lr=lr,
                         snapshot_epochs=tuple(sorted(snapshot_epochs)), ema_decay=ema_decay, prediction=prediction,
-                        progress=progress)
+                        fused_adam=fused_adam, progress=progress)
 
 
 _WORKER = """
@@ -337,7 +347,7 @@ def train_in_parallel(jobs: list, workers: int = 2, retrain: bool = False):
 
 def train_labelled_shapes(names, s: Schedule, *, per_class: int, epochs: int, batch_size: int, lr: float = 1e-3,
                           seed: int = 0, label_dropout: float = 0.1, ema_decay: float | None = None,
-                          retrain: bool = False, progress: bool = True):
+                          fused_adam: bool = False, retrain: bool = False, progress: bool = True):
     """One :class:`~helpers.models.ClassConditionalDenoiser` for every shape in ``names``, trained with label
     dropout on :func:`~helpers.data.labelled_shapes` (``per_class`` points each; :func:`train_cached`).
     Returns (model, result)."""
@@ -345,7 +355,7 @@ def train_labelled_shapes(names, s: Schedule, *, per_class: int, epochs: int, ba
     return train_cached("labelled-" + "-".join(names), functools.partial(models.ClassConditionalDenoiser, len(names)), s,
                         torch.as_tensor(points), seed=seed, retrain=retrain, epochs=epochs, batch_size=batch_size,
                         lr=lr, labels=torch.as_tensor(labels), label_dropout=label_dropout, ema_decay=ema_decay,
-                        progress=progress)
+                        fused_adam=fused_adam, progress=progress)
 
 
 SNAPSHOT_GRID = 20

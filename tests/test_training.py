@@ -270,3 +270,22 @@ def test_weights_id_is_equal_exactly_for_equal_weights():
         first = next(copy.parameters())
         first.view(-1)[0] = torch.nextafter(first.view(-1)[0], torch.tensor(1.0))    # one weight moved by one ulp
     assert training.weights_id(copy) != training.weights_id(model)
+
+
+def test_fused_adam_is_adam_to_float_precision_but_not_bitwise():
+    """The fused kernel against PyTorch's one-tensor-at-a-time loop (an independent implementation): the same
+    update within float32 rounding over 8 steps, yet not the same bits, which is why it enters the cache key."""
+    fused, loop = run(fused_adam=True), run()
+    for k in loop.state:
+        torch.testing.assert_close(fused.state[k], loop.state[k], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fused.losses, loop.losses, rtol=1e-5)
+    assert not all(torch.equal(fused.state[k], loop.state[k]) for k in loop.state)
+
+
+def test_fused_adam_enters_the_cache_key_only_when_on():
+    """A setting added after weights were cached (training.KEY_NEUTRAL) leaves the key of a run that does not use it
+    unchanged, so those weights still load; switched on, it names a different run."""
+    config = dict(name="x", make_model=small_model, s=S, data_=DATA, epochs=2, batch_size=16)
+    plain = training.cache_key(**training.checkpoint_config(**config))
+    assert training.cache_key(**training.checkpoint_config(**config, fused_adam=False)) == plain
+    assert training.cache_key(**training.checkpoint_config(**config, fused_adam=True)) != plain
