@@ -174,8 +174,9 @@ def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
 def coverage(real, fake, k: int = 3) -> float:
     """Coverage (Naeem et al., 2020, eq. 4): the fraction of real points ``real: (n, d)`` whose own
     k-nearest-neighbour ball (radius to the k-th nearest other real point) holds at least one fake
-    point of ``fake: (m, d)``. Unlike recall it is built from the real balls only, so blur cannot
-    raise it, and a missing part of the data lowers it."""
+    point of ``fake: (m, d)``. Unlike recall it is built from the real balls only, so samples spread
+    wider than the data cannot raise it (blurring a too-narrow model can), and a missing part of the data
+    lowers it."""
     real, fake = _pair(real, fake, ("real", "fake"))
     return float((cKDTree(fake).query(real, k=1)[0] <= knn_radii(real, k)).mean())
 
@@ -243,7 +244,7 @@ def memorisation_ratio(name: str, fake, seed: int = 0) -> float:
 
     median_{x in fake} min_{y in train} |x − y|, divided by the same distance to a fresh real draw of as many
     points as the training set (seeded by ``seed``): train against held-out data, as notebook 03 does for stars.
-    Blur moves both distances alike and leaves the ratio near 1 (:func:`memorisation_interval` gives its spread
+    Blur moves both distances alike and leaves the ratio near 1 (:func:`memorisation_null` gives its spread
     for real data); samples copied from the training set pull the numerator, and the ratio, down.
     """
     fake, train = _points(fake, "fake"), data.load_shape(name)
@@ -251,12 +252,11 @@ def memorisation_ratio(name: str, fake, seed: int = 0) -> float:
     return float(np.median(nearest_distances(fake, train)) / np.median(nearest_distances(fake, reference)))
 
 
-def memorisation_interval(name: str, n: int, draws: int = 20, level: float = 0.9, seed: int = 0) -> tuple[float, float]:
-    """The central ``level`` interval of :func:`memorisation_ratio` when the samples are themselves
-    fresh real draws of n points: where a generator that does not copy lands at this size."""
-    ratios = [memorisation_ratio(name, fresh_shape(name, n, 800 + seed + k), seed + k) for k in range(draws)]
-    tail = (1 - level) / 2
-    return tuple(float(q) for q in np.quantile(ratios, [tail, 1 - tail]))
+def memorisation_null(name: str, n: int, draws: int = 20, seed: int = 0) -> np.ndarray:
+    """:func:`memorisation_ratio` of ``draws`` fresh real draws of n points, ``(draws,)``: where a generator
+    that does not copy lands at this size (its quantiles give an interval; :func:`~helpers.verdicts.below_null_median`
+    tests runs against it)."""
+    return np.array([memorisation_ratio(name, fresh_shape(name, n, 800 + seed + k), seed + k) for k in range(draws)])
 
 
 def class_adherence(fake, label: int, class_points) -> float:

@@ -145,6 +145,25 @@ def power_sentence(comparisons: dict, level: float = LEVEL, power: float = 0.8) 
             f"differences{seen}. A \"not significant\" for a smaller effect says the test could not see it, not that the two are equal.")
 
 
+def below_null_median(groups, level: float = LEVEL) -> tuple[int, int, float, bool]:
+    """A one-sided sign test: do runs fall below the median of their null more often than by chance? ``groups`` is a
+    list of (values, null): the statistic of independent runs, and draws of it from the null distribution that those
+    runs are judged against (one group per training set). Under the null each run falls below its null's median with
+    probability 1/2, up to the sampling error of that median (small for hundreds of draws), so the number below, k
+    of n, is Binomial(n, 1/2) and p = P(Bin(n, 1/2) >= k). Returns (k, n, p, p <= level). With n = 10 the smallest p
+    is 2^-10, and the test rejects at 5 % only from 9 of 10 (its level is then 1.1 %)."""
+    counted = [(_values(values, "values"), np.median(_values(null, "null"))) for values, null in groups]
+    below, n = sum(int((v < m).sum()) for v, m in counted), sum(len(v) for v, _ in counted)
+    p = float(stats.binom.sf(below - 1, n, 0.5))
+    return below, n, p, p <= level
+
+
+def folded(summary: str, body: str) -> str:
+    """Markdown that shows ``summary`` and folds ``body`` (for example a list of verdicts) under it: an HTML
+    ``<details>`` element, a toggle in Jupyter and in the book alike."""
+    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
+
+
 def decide(comparisons: dict, level: float = LEVEL) -> dict:
     """{key: verdict text} for a family of :class:`Comparison` tested together (Holm at ``level``)."""
     keys = list(comparisons)

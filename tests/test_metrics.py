@@ -291,7 +291,9 @@ def test_memorisation_ratio_is_zero_for_copies_one_for_new_data_and_blind_to_blu
     train = data.load_shape("circle")
     assert metrics.memorisation_ratio("circle", train[:500]) == 0.0                # exact copies: distance 0
     fresh = metrics.fresh_shape("circle", 1000, 5)
-    low, high = metrics.memorisation_interval("circle", 1000, draws=20)
+    null = metrics.memorisation_null("circle", 1000, draws=20)
+    assert null[3] == metrics.memorisation_ratio("circle", metrics.fresh_shape("circle", 1000, 803), 3)   # draw k, by hand
+    low, high = np.quantile(null, [0.05, 0.95])
     assert low < 1 < high and low <= metrics.memorisation_ratio("circle", fresh) <= high
     # by brute force: median nearest distance to the training set over that to a fresh reference (seed 700)
     near = lambda x, y: np.median(cdist(x, y).min(axis=1))      # noqa: E731

@@ -273,8 +273,9 @@ def test_weights_id_is_equal_exactly_for_equal_weights():
 
 
 def test_fused_adam_is_adam_to_float_precision_but_not_bitwise():
-    """The fused kernel against PyTorch's one-tensor-at-a-time loop (an independent implementation): the same
-    update within float32 rounding over 8 steps, yet not the same bits, which is why it enters the cache key."""
+    """The fused kernel against the default foreach update (bitwise PyTorch's one-tensor-at-a-time loop, the test
+    above; an independent implementation): the same update within float32 rounding over 8 steps, yet not the same
+    bits on this CPU, which is why it enters the cache key."""
     fused, loop = run(fused_adam=True), run()
     for k in loop.state:
         torch.testing.assert_close(fused.state[k], loop.state[k], rtol=1e-4, atol=1e-5)

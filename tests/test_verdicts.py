@@ -154,3 +154,36 @@ def test_a_comparison_without_a_better_direction_names_the_higher_side():
     assert c.winner() == "w = 4"
     assert c.text(True).startswith("**w = 4 is higher** (gap 0.36")
     assert "higher at w = 4;" in c.text(False) and "better" not in c.text(False)
+
+
+def test_paired_false_positive_rate_under_skewed_differences_is_above_the_level():
+    """What the power sentence warns of: centred exponential per-run differences (a heavy right tail, like runs with
+    a few runaway points), n = 5: the paired t-test's false-positive rate is well above LEVEL (measured 0.11-0.12)."""
+    rng = np.random.default_rng(3)
+    d = rng.exponential(1.0, (SIMULATIONS, 5)) - 1.0
+    rate = (stats.ttest_1samp(d, 0.0, axis=1).pvalue <= verdicts.LEVEL).mean()
+    assert 2 * verdicts.LEVEL <= rate <= 3 * verdicts.LEVEL
+
+
+def test_below_null_median_is_a_sign_test_with_its_level_and_power():
+    """Runs drawn from the null itself: rejected at most at the level (the exact binomial rate at n = 10 is
+    11/1024); runs shifted down by one null sd: rejected about half the time (P(9 or 10 of 10 below) with
+    Φ(1) = 0.841 each: 0.51), by two: almost always; counts and p by hand."""
+    rng = np.random.default_rng(4)
+    null = rng.normal(0.0, 1.0, 200)
+    same = np.mean([verdicts.below_null_median([(rng.normal(0, 1, 10), null)])[3] for _ in range(4000)])
+    assert same <= verdicts.LEVEL + 4 * np.sqrt(verdicts.LEVEL * (1 - verdicts.LEVEL) / 4000)
+    one_sd = np.mean([verdicts.below_null_median([(rng.normal(-1, 1, 10), null)])[3] for _ in range(1000)])
+    two_sd = np.mean([verdicts.below_null_median([(rng.normal(-2, 1, 10), null)])[3] for _ in range(1000)])
+    assert 0.40 <= one_sd <= 0.62 and two_sd > 0.9
+    k, n, p, reject = verdicts.below_null_median([([-3, -2, -1, -0.5, 5], np.arange(-10.0, 11.0))])   # null median 0
+    assert (k, n, reject) == (4, 5, False) and p == pytest.approx(6 / 32)
+    # two groups, each against its own null's median (0 and 100): 4 + 5 of 10 below, p = (10 + 1) / 1024
+    k, n, p, reject = verdicts.below_null_median([([-3, -2, -1, -0.5, 5], np.arange(-10.0, 11.0)),
+                                                  ([90, 91, 92, 93, 94], np.arange(90.0, 111.0))])
+    assert (k, n, reject) == (9, 10, True) and p == pytest.approx(11 / 1024)
+
+
+def test_folded_keeps_the_summary_visible_and_the_body_intact():
+    text = verdicts.folded("3 tests", "* a\n* b")
+    assert text.startswith("<details><summary>3 tests</summary>") and "\n\n* a\n* b\n\n" in text and text.endswith("</details>")
