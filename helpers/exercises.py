@@ -333,6 +333,9 @@ def check_ancestral_step(ancestral_step, sched):
                 mean + sigma ** 2 * z,
             f"at t = {t} the predicted noise is added; the mean subtracts β_t/√(1 − ᾱ_t) ε̂":
                 (x_t + beta / math.sqrt(1 - ab[t]) * eps_hat) / math.sqrt(alpha) + sigma * z,
+            f"at t = {t} the noise coefficient of your mean is √(1 − ᾱ_t), which is β_t/√(1 − ᾱ_t) with 1 − ᾱ_t in place "
+            f"of β_t; the mean subtracts β_t/√(1 − ᾱ_t) ε̂":
+                (x_t - math.sqrt(1 - ab[t]) * eps_hat) / math.sqrt(alpha) + sigma * z,
             f"at t = {t} you read ᾱ at index t − 1 in √(1 − ᾱ_t); in this series index t holds ᾱ_t":
                 (x_t - beta / math.sqrt(1 - ab[t - 1]) * eps_hat) / math.sqrt(alpha) + sigma * z,
             f"at t = {t} your noise has the variance of step t − 1 (β̃_{{t−1}}, index t − 1); step t adds σ_t² = β̃_t, "
@@ -499,6 +502,10 @@ def check_ddim_step(ddim_step, sched):
             f"at {t} → {t_prev} you used α (one step) where DDIM needs the cumulative ᾱ":
                 a[t_prev].sqrt() * (x_t - (1 - a[t]).sqrt() * eps_hat) / a[t].sqrt() + (1 - a[t_prev]).sqrt() * eps_hat,
             f"at {t} → {t_prev} you returned x̂_0; the step adds back √(1 − ᾱ_t') ε̂ and scales x̂_0 by √ᾱ_t'": x0,
+            f"at {t} → {t_prev} you returned √ᾱ_t' x̂_0 alone; DDIM adds back the predicted noise, + √(1 − ᾱ_t') ε̂":
+                ab[t_prev].sqrt() * x0,
+            f"at {t} → {t_prev} you returned the ancestral sampler's mean μ̃_t, one DDPM step without noise; DDIM goes "
+            "through x̂_0 to t' directly": (x_t - s.beta[t] / (1 - ab[t]).sqrt() * eps_hat) / a[t].sqrt(),
         }, f"at {t} → {t_prev} your x_t' differs from the expected value by up to {(mine - expected).abs().max():.3g}")
     return f"deterministic DDIM steps {s.T} → {3 * s.T // 4}, {s.T // 4} → {s.T // 5} and {s.T // 20} → 0 (the last returns x̂_0)"
 
@@ -515,6 +522,9 @@ def check_matching_constant_beta(constant_beta, T: int = 200, beta_1: float = 1e
     if abs(answer - (beta_1 + beta_T) / 2) <= 1e-9 or answer == 0.01:
         raise Wrong(f"β = {answer:g} gives (nearly) the same Σβ_t as the linear schedule, so ᾱ_T agrees to first order "
                     f"only: (1 − β)^{T} = {(1 - answer) ** T:.5f} against {target:.5f}; solve (1 − β)^T = ᾱ_T")
+    if significant_figures(answer, target, 3):
+        raise Wrong(f"{answer:g} is ᾱ_T itself, the product the two schedules must share; the exercise asks for the "
+                    f"constant β with (1 − β)^{T} = ᾱ_T")
     if not 0 < answer < 1:
         raise Wrong(f"β must lie in (0, 1), got {answer:g}")
     raise Wrong(f"(1 − β)^{T} = {(1 - answer) ** T:.5f} for your β, but the linear schedule ends at ᾱ_T = {target:.5f} "

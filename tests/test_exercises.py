@@ -207,12 +207,18 @@ def test_ddim_step_slips():
     noisy = lambda s, x_t, t, t_prev, eps_hat: ch04.ddim_step(s, x_t, t, t_prev, eps_hat) + 0.01 * torch.randn(x_t.shape)
     assert "adds no noise" in hint(ex.check_ddim_step, noisy, SCHED_02)
     assert "returned x̂_0" in hint(ex.check_ddim_step, to(lambda t, tp: 0), SCHED_02)
+    no_eps = lambda s, x_t, t, t_prev, eps_hat: (ch04.ddim_step(s, x_t, t, t_prev, eps_hat)         # noqa: E731
+                                                 - (1 - s.alpha_bar[t_prev]).sqrt() * eps_hat)
+    assert "adds back the predicted noise" in hint(ex.check_ddim_step, no_eps, SCHED_02)
+    ddpm_mean = lambda s, x_t, t, t_prev, eps_hat: (x_t - s.beta[t] / (1 - s.alpha_bar[t]).sqrt() * eps_hat) / s.alpha[t].sqrt()  # noqa: E731
+    assert "ancestral sampler's mean" in hint(ex.check_ddim_step, ddpm_mean, SCHED_02)
 
 
 def test_matching_constant_beta_slips():
     assert "first order" in hint(ex.check_matching_constant_beta, 0.01005)
     assert "first order" in hint(ex.check_matching_constant_beta, 0.01)
     assert "(0, 1)" in hint(ex.check_matching_constant_beta, 1.5)
+    assert "ᾱ_T itself" in hint(ex.check_matching_constant_beta, ex.linear_alpha_bar_T(200, 1e-4, 0.02))
 
 
 def test_feedback_reads_as_one_line():
@@ -266,6 +272,9 @@ def test_ancestral_step_names_variance_for_std_sign_index_and_fresh_noise():
     assert "by the variance β̃_t" in hint(ex.check_ancestral_step, step(scale=lambda v: v), SCHED_02)
     assert "predicted noise is added" in hint(ex.check_ancestral_step, step(sign=1.0), SCHED_02)
     assert "index t − 1" in hint(ex.check_ancestral_step, step(ab_index=lambda t: t - 1), SCHED_02)
+    one_minus = lambda s, x_t, t, eps_hat, z: (ch02.ancestral_step(s, x_t, t, eps_hat, z)               # noqa: E731
+                                               + (s.beta[t] - (1 - s.alpha_bar[t])) / (1 - s.alpha_bar[t]).sqrt() * eps_hat / s.alpha[t].sqrt())
+    assert "1 − ᾱ_t in place of β_t" in hint(ex.check_ancestral_step, one_minus, SCHED_02)
     fresh = lambda s, x_t, t, eps_hat, z: ch02.ancestral_step(s, x_t, t, eps_hat, torch.randn(z.shape, dtype=z.dtype))
     assert "use the z passed in" in hint(ex.check_ancestral_step, fresh, SCHED_02)
 
