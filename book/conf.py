@@ -17,6 +17,7 @@ extensions = ["myst_nb", "sphinx_book_theme", "sphinxcontrib.bibtex", "sphinx_to
 nb_execution_mode = "off"
 nb_ipywidgets_js = {}                 # no widget manager (it would come from a CDN): progress bars stay hidden
 myst_enable_extensions = ["dollarmath", "colon_fence"]
+nb_render_markdown_format = "myst"      # a cell's Markdown output is read like a markdown cell: its $…$ maths renders
 myst_heading_anchors = 3              # GitHub-style heading slugs, so `glossary.md#ema` works in both places
 
 # Maths: MathJax 3 from an installed package, copied into _static/mathjax by helpers.book.
