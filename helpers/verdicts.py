@@ -164,6 +164,11 @@ def folded(summary: str, body: str) -> str:
     return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
 
 
+def rejected(words: dict) -> int:
+    """How many verdicts of :func:`decide` reject: those whose text names a winner (it opens in bold)."""
+    return sum(text.startswith("**") for text in words.values())
+
+
 def decide(comparisons: dict, level: float = LEVEL) -> dict:
     """{key: verdict text} for a family of :class:`Comparison` tested together (Holm at ``level``)."""
     keys = list(comparisons)

@@ -187,3 +187,11 @@ def test_below_null_median_is_a_sign_test_with_its_level_and_power():
 def test_folded_keeps_the_summary_visible_and_the_body_intact():
     text = verdicts.folded("3 tests", "* a\n* b")
     assert text.startswith("<details><summary>3 tests</summary>") and "\n\n* a\n* b\n\n" in text and text.endswith("</details>")
+
+
+def test_rejected_counts_the_verdicts_that_name_a_winner():
+    rng = np.random.default_rng(5)
+    family = {"big": verdicts.compare(rng.normal(5, 0.1, 5), rng.normal(0, 0.1, 5), paired=True),
+              "none": verdicts.compare(rng.normal(0, 1, 5), rng.normal(0, 1, 5), paired=True)}
+    words = verdicts.decide(family)
+    assert verdicts.rejected(words) == 1 and words["big"].startswith("**") and not words["none"].startswith("**")
