@@ -145,6 +145,26 @@ def outline_distance(points, centre, profile, chunk: int = 8) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def first_harmonic(profile) -> np.ndarray:
+    """(m, 2) coefficients (a, b) of the least-squares fit r(θ_k) ≈ r̄ + a cos θ_k + b sin θ_k of each profile
+    ``profile: (m, K)`` at the bin centres θ_k: a = (2/K) Σ_k r_k cos θ_k, b = (2/K) Σ_k r_k sin θ_k. A star of
+    three or more arms has none; a centre placed δ off the star's own adds about −δ to (a, b)."""
+    r = np.asarray(profile, dtype=np.float64)
+    theta = stars.bin_centres(r.shape[1])
+    return 2.0 / r.shape[1] * np.stack([r @ np.cos(theta), r @ np.sin(theta)], axis=1)
+
+
+def energy_above(profile, harmonic: int) -> np.ndarray:
+    """(m,) the mean square of each profile ``profile: (m, K)`` carried by its harmonics above ``harmonic`` (Parseval:
+    r_k = A cos(jθ_k) with j > ``harmonic`` gives A²/2): the profile's fine structure, where the binned jitter of a
+    real star's points lives and a too-smooth generated profile falls short."""
+    r = np.asarray(profile, dtype=np.float64)
+    K = r.shape[1]
+    power = np.abs(np.fft.rfft(r, axis=1)) ** 2 / K ** 2
+    weight = np.where(np.arange(power.shape[1]) == K / 2, 1.0, 2.0)      # the Nyquist term has no mirror image
+    return (power * weight)[:, harmonic + 1:].sum(axis=1)
+
+
 def jitter_estimate(points, K: int = 128) -> float:
     """σ of isotropic jitter around the profile outline: :func:`helpers.stars.jitter_from_distance`
     of the mean point-to-outline distance. ``points: (m, n, 2)``."""

@@ -172,14 +172,15 @@ def one_shape_control(n: int, n_points: int, sample_seed: int, seed: int = 0, ep
 def run_job(job: str, epochs: int, retrain: bool):
     """One job of :func:`main`, with notebook 03's `report` settings: ``prior:SEED`` (train, then draw the 512
     latents the notebook judges, sample seed SEED + 2), ``one-shape`` (the baseline's control, 64 stars of 256
-    points, sample seed 4) or ``power:K/M`` (every M-th fault of the power simulation from the K-th)."""
+    points, sample seed 4) or ``power:K/M`` (the K-th of M groups of faults of the power simulation,
+    :func:`helpers.startests.power_groups`)."""
     if job == "one-shape":
         one_shape_control(64, 256, sample_seed=4, retrain=retrain)
     elif job.startswith("power:"):
         part, parts = (int(k) for k in job.split(":")[1].split("/"))
         jitter, reference = evaluation_reference()
-        startests.power_p_values(512, startests.REPLICATES, reference, jitter, retrain=retrain,
-                                 faults=list(startests.FAULTS)[part::parts])
+        startests.power_p_values(512, startests.REPLICATES, startests.FAULT_REPLICATES, reference, jitter,
+                                 retrain=retrain, faults=startests.power_groups(parts)[part])
     else:
         seed = int(job.split(":")[1])
         sample_latents(seed, 512, seed + 2, epochs, retrain=retrain)

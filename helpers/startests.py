@@ -23,7 +23,8 @@ PARAMETERS = CONTINUOUS + ("arm count",)
 TAILS = ("inner ratio outside its range", "centre outside its square")
 TESTS = PARAMETERS + TAILS
 INNER_RANGE = (0.35, 0.6)        # the generator's inner ratio range (data/README.md)
-REPLICATES = 40                  # independent sets of real stars in the power simulation; each fault gets half
+REPLICATES = 200                 # independent sets of real stars in the power simulation (the false-positive rate)
+FAULT_REPLICATES = 50            # independent sets per fault (the power)
 
 
 def fitted_values(fit: dict) -> dict:
@@ -176,13 +177,13 @@ def rejection_rates(p: np.ndarray, level: float = verdicts.LEVEL) -> dict:
     return dict(alone, any=float(np.mean([verdicts.holm(row, level).any() for row in p])))
 
 
-def power_p_values(n: int, replicates: int, reference: dict, jitter: float, seed: int = 0, retrain: bool = False,
-                   faults=None) -> dict:
+def power_p_values(n: int, replicates: int, fault_replicates: int, reference: dict, jitter: float, seed: int = 0,
+                   retrain: bool = False, faults=None) -> dict:
     """{fault: p-values (sets, len(TESTS))} for every fault of :data:`FAULTS` (or those listed in ``faults``): the
-    real stars get ``replicates`` sets, each fault half as many, n stars per set through the encoder–decoder with
-    jitter sd ``jitter`` times the fault's factor (:func:`helpers.starprior.encode_decode`), against ``reference``.
-    Each fault is cached like trained weights (``make star-seeds`` computes them); the key holds the sizes, the
-    reference, the jitter and the source of the code it runs."""
+    real stars get ``replicates`` sets, each fault ``fault_replicates``, n stars per set through the encoder–decoder
+    with jitter sd ``jitter`` times the fault's factor (:func:`helpers.starprior.encode_decode`), against
+    ``reference``. Each fault is cached like trained weights (``make star-seeds`` computes them); the key holds the
+    sizes, the reference, the jitter and the source of the code it runs."""
     from helpers import radial, starprior
     code = [training.describe(f) for f in (faulty_stars, replicate_p_values, p_values, parameter_p_values, arm_table,
                                            starprior.encode_decode, radial.encode, radial.decode, stars.fit_stars,
@@ -195,10 +196,22 @@ def power_p_values(n: int, replicates: int, reference: dict, jitter: float, seed
     for i, fault in enumerate(FAULTS):
         if faults is not None and fault not in faults:
             continue
-        count = replicates if fault == NULL else max(1, replicates // 2)
+        count = replicates if fault == NULL else fault_replicates
         change = FAULTS[fault][0]
         config = dict(base, fault=fault, count=count, change=training.describe(change) if change else None)
         compute = lambda fault=fault, count=count, i=i: torch.as_tensor(
             replicate_p_values(fault, n, count, reference, decode, seed + 100_003 * i))
         out[fault] = training.cached_tensor("stars-power", config, compute, retrain).numpy()
     return out
+
+
+def power_groups(parts: int, replicates: int = REPLICATES, fault_replicates: int = FAULT_REPLICATES) -> list:
+    """The faults of :data:`FAULTS` in ``parts`` groups of about equal numbers of sets (the real stars count
+    ``replicates``, each fault ``fault_replicates``), for the workers of ``make star-seeds``: each next fault goes to
+    the group with the fewest sets so far."""
+    groups, load = [[] for _ in range(parts)], [0] * parts
+    for fault in FAULTS:
+        k = int(np.argmin(load))
+        groups[k].append(fault)
+        load[k] += replicates if fault == NULL else fault_replicates
+    return groups

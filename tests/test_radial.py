@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import stats
 
-from helpers import data, diffusion, models, radial, schedules
+from helpers import data, diffusion, models, radial, schedules, stars
 
 
 def circle(n, radius=0.7, centre=(0.1, -0.2), jitter=0.0, seed=0):
@@ -221,3 +221,28 @@ def test_corner_polygon_leaves_a_circle_alone():
     centre, profile = radial.encode(circle(8192, jitter=0.005, seed=3), 64)
     moved = np.linalg.norm(radial.corner_polygon(centre, profile) - radial.polygon(centre, profile), axis=-1)
     assert moved.max() < 0.005
+
+
+def test_first_harmonic_reads_a_cosine_and_a_shifted_centre():
+    """Hand-made profiles: 0.7 + 0.05 cos θ − 0.02 sin θ gives (0.05, −0.02); a 6-armed star's binned profile has none;
+    the profile of a clean star measured about a centre moved by δ = (0.01, −0.02) has about −δ (first order in δ)."""
+    theta = stars.bin_centres(128)
+    a, b = radial.first_harmonic((0.7 + 0.05 * np.cos(theta) - 0.02 * np.sin(theta))[None])[0]
+    assert abs(a - 0.05) < 1e-12 and abs(b + 0.02) < 1e-12
+    assert np.abs(radial.first_harmonic(stars.binned_radial_function(6, 0.5, 0.3, 128)[None])).max() < 1e-12
+    outline = data.star_outline(np.array([6]), np.array([0.8]), np.array([0.5]), np.array([0.3]), np.zeros((1, 2)), 20_000)
+    moved = stars.radius_profile(outline, np.array([[0.01, -0.02]]), 128)
+    assert np.allclose(radial.first_harmonic(moved)[0], [-0.01, 0.02], atol=2e-3)
+
+
+def test_energy_above_is_the_mean_square_of_the_high_harmonics():
+    """A cos(50 θ) + B (constant) + C cos(3 θ): above harmonic 10 only A²/2 remains; the Nyquist harmonic cos(64 θ) at the bin
+    centres counts once; white noise of sd s spreads s² evenly over 128 terms, so above harmonic 32 it keeps 63 of them."""
+    theta = stars.bin_centres(128)
+    profile = 0.02 * np.cos(50 * theta) + 0.7 + 0.1 * np.cos(3 * theta)
+    assert np.isclose(radial.energy_above(profile[None], 10)[0], 0.02 ** 2 / 2, rtol=1e-10)
+    assert np.isclose(radial.energy_above(profile[None], 2)[0], 0.02 ** 2 / 2 + 0.1 ** 2 / 2, rtol=1e-10)
+    nyquist = 0.03 * np.cos(64 * (theta - theta[0]))
+    assert np.isclose(radial.energy_above(nyquist[None], 60)[0], np.mean(nyquist ** 2), rtol=1e-10)
+    noise = np.random.default_rng(0).normal(0, 0.01, (2000, 128))
+    assert abs(radial.energy_above(noise, 32).mean() / 0.01 ** 2 - 63 / 128) < 0.02      # harmonics 33-63 twice, 64 once

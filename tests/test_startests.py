@@ -127,3 +127,13 @@ def test_outside_counts_both_sides():
     assert startests.inner_outside(dict(inner_ratio=np.array([0.3, 0.35, 0.5, 0.6, 0.61]))) == 2
     centre = np.array([[0.0, 0.0], [0.31, 0.0], [0.0, -0.31], [0.3, -0.3]])
     assert startests.centre_outside(dict(centre=centre)) == 2
+
+
+def test_power_groups_split_the_sets_evenly_and_hold_every_fault_once():
+    """200 real-star sets and 50 per fault, 10 faults, over two workers: 700 sets, and by hand the greedy rule puts
+    the real stars and three faults on one worker and seven faults on the other, 350 sets each."""
+    groups = startests.power_groups(2, 200, 50)
+    assert sorted(f for g in groups for f in g) == sorted(startests.FAULTS)
+    loads = [sum(200 if f == startests.NULL else 50 for f in g) for g in groups]
+    assert loads == [350, 350] and groups[0][0] == startests.NULL
+    assert [len(g) for g in startests.power_groups(1, 200, 50)] == [len(startests.FAULTS)]
