@@ -148,7 +148,8 @@ def outline_distance(points, centre, profile, chunk: int = 8) -> np.ndarray:
 def first_harmonic(profile) -> np.ndarray:
     """(m, 2) coefficients (a, b) of the least-squares fit r(θ_k) ≈ r̄ + a cos θ_k + b sin θ_k of each profile
     ``profile: (m, K)`` at the bin centres θ_k: a = (2/K) Σ_k r_k cos θ_k, b = (2/K) Σ_k r_k sin θ_k. A star of
-    three or more arms has none; a centre placed δ off the star's own adds about −δ to (a, b)."""
+    three or more arms has none (up to the aliasing of its binned harmonics, about 1e-5); a centre placed δ off the
+    star's own adds about −δ to (a, b)."""
     r = np.asarray(profile, dtype=np.float64)
     theta = stars.bin_centres(r.shape[1])
     return 2.0 / r.shape[1] * np.stack([r @ np.cos(theta), r @ np.sin(theta)], axis=1)
