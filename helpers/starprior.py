@@ -19,6 +19,7 @@ BINS = 128                        # angles of the radial profile
 EPOCHS = 600                      # the `report` profile's training epochs of the prior
 BASELINE_EPOCHS, BASELINE_POINTS = 60, 64        # and of the baseline, on that many points per star per step
 T = 200
+LARGE = 4096                      # fresh real stars in notebook 03's large reference
 
 
 def latent_scale(points, bins: int = BINS) -> dict:
@@ -85,6 +86,13 @@ def evaluation_reference(seed: int = 0, bins: int = BINS) -> tuple:
     what every generated set is judged against."""
     jitter = calibrated_jitter(data.load_stars("train")[0][:256], bins)
     return jitter, stars.fit_stars(encode_decode(data.load_stars("test")[0], jitter, seed, bins))
+
+
+def large_reference(jitter: float, n: int = LARGE, seed: int = 0, bins: int = BINS) -> dict:
+    """The fit of ``n`` fresh real stars (generator seed 997) through the encoder–decoder with jitter sd ``jitter``
+    (decoder seed ``seed`` + 3), at 256 points per star: notebook 03's large reference, whose own draw barely moves
+    the tests."""
+    return stars.fit_stars(encode_decode(data.star_dataset(n, seed=997)[0], jitter, seed + 3, bins))
 
 
 def median_residual(points) -> float:
@@ -172,10 +180,14 @@ def one_shape_control(n: int, n_points: int, sample_seed: int, seed: int = 0, ep
 def run_job(job: str, epochs: int, retrain: bool):
     """One job of :func:`main`, with notebook 03's `report` settings: ``prior:SEED`` (train, then draw the 512
     latents the notebook judges, sample seed SEED + 2), ``one-shape`` (the baseline's control, 64 stars of 256
-    points, sample seed 4) or ``power:K/M`` (the K-th of M groups of faults of the power simulation,
-    :func:`helpers.startests.power_groups`)."""
+    points, sample seed 4), ``power:K/M`` (the K-th of M groups of faults of the power simulation,
+    :func:`helpers.startests.power_groups`) or ``power-large`` (real stars against :func:`large_reference`)."""
     if job == "one-shape":
         one_shape_control(64, 256, sample_seed=4, retrain=retrain)
+    elif job == "power-large":
+        jitter, _ = evaluation_reference()
+        startests.power_p_values(512, startests.REPLICATES, startests.FAULT_REPLICATES, large_reference(jitter), jitter,
+                                 retrain=retrain, faults=[startests.NULL])
     elif job.startswith("power:"):
         part, parts = (int(k) for k in job.split(":")[1].split("/"))
         jitter, reference = evaluation_reference()
@@ -202,7 +214,7 @@ def main(argv=None):
         run_job(args.worker, args.epochs, args.retrain)
         return
     jobs = ([f"prior:{s}" for s in args.seeds] + (["one-shape"] if args.one_shape else []) +
-            ([f"power:{k}/2" for k in range(2)] if args.power else []))
+            ([f"power:{k}/2" for k in range(2)] + ["power-large"] if args.power else []))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     extra = ["--epochs", str(args.epochs)] + (["--retrain"] if args.retrain else [])
     procs = [subprocess.Popen([sys.executable, "-m", "helpers.starprior", "--worker", job, *extra], env=env) for job in jobs]
