@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from .notebook import STARTS
-from . import verdicts
 from .runtime import PROFILES, ROOT, atomic_write, figures_dir
 
 README = ROOT / "README.md"
@@ -152,6 +151,11 @@ def table_03_stars() -> str:
         + [["test stars", "", "", "", "", "", "", "", "", "", "/".join(f"{100 * f:.0f}" for f in d["test_mix"])]])
 
 
+def p_cell(p: float, rejected: bool) -> str:
+    """A p-value as notebook 03's verdict tables print it, starred when Holm rejects its test."""
+    return f"{p:.2g}{' *' if rejected else ''}"
+
+
 def table_03_targets() -> str:
     """Notebook 03: each test's p-value (* rejected by Holm at 5 % over the nine), the crispness and the verdict, for a
     perfect prior (fresh real stars through the encoder–decoder), each training seed of ours, and the decoder's own
@@ -159,19 +163,17 @@ def table_03_targets() -> str:
     d = load("03_targets")
     return markdown_table(
         ["stars", *[str(t) for t in d["tests"]], "crispness", "verdict"],
-        [[name, *[f"{p:.2g}{' *' if r else ''}" for p, r in zip(d["p"][i], d["rejected"][i])], f"{d['crispness'][i]:.2f}",
+        [[name, *map(p_cell, d["p"][i], d["rejected"][i]), f"{d['crispness'][i]:.2f}",
           "met" if d["met"][i] else "missed"] for i, name in enumerate(d["stars"])])
 
 
 def table_03_targets_large() -> str:
     """Notebook 03's large-reference control: each test's p-value against many fresh real stars through the
-    encoder–decoder (* rejected by Holm at 5 % over the nine, :func:`helpers.verdicts.holm`) and the family's verdict."""
+    encoder–decoder (* rejected by Holm at 5 % over the nine) and the family's verdict."""
     d = load("03_targets_large")
-    rows = []
-    for name, p in zip(d["stars"], d["p"]):
-        rejected = verdicts.holm(p, verdicts.LEVEL)
-        rows.append([name, *[f"{x:.2g}{' *' if r else ''}" for x, r in zip(p, rejected)], "FAIL" if rejected.any() else "pass"])
-    return markdown_table(["stars", *[str(t) for t in d["tests"]], "family"], rows)
+    return markdown_table(["stars", *[str(t) for t in d["tests"]], "family"],
+                          [[name, *map(p_cell, p, rejected), "FAIL" if rejected.any() else "pass"]
+                           for name, p, rejected in zip(d["stars"], d["p"], d["rejected"])])
 
 
 def table_03_power() -> str:
