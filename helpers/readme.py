@@ -185,6 +185,27 @@ def table_03_power() -> str:
                            for fault, sets, rates in zip(d["faults"], d["sets"], d["rates"])])
 
 
+def table_03_power_large() -> str:
+    """Notebook 03's large-reference control: the share of independent sets of real and of faulty stars that each test
+    (alone at 5 %) and the Holm family reject against the large reference (:func:`table_03_power`'s columns)."""
+    d = load("03_targets_large")
+    return markdown_table(["stars", "sets", *[str(t) for t in d["tests"]], "family"],
+                          [[fault, int(sets), *[f"{r:.0%}" for r in rates]]
+                           for fault, sets, rates in zip(d["faults"], d["sets"], d["rates"])])
+
+
+def table_03_sampler() -> str:
+    """Notebook 03's sampler control: for each training seed and sampler (reverse variance β̃_t or β_t, the centre of
+    x̂_0 clamped or free), the crispness, the fine structure, the counts outside the generator's ranges and the
+    p-values of the residual and centre-outside tests against the test stars and the large reference."""
+    d = load("03_sampler")
+    return markdown_table(
+        ["seed", "sampler", "crispness", "fine structure", "centres outside (sampled / fitted)", "inner ratios outside",
+         "p residual, test", "p residual, large", "p centres outside, test", "p centres outside, large"],
+        [[int(seed), name, f"{crisp:.3f}", f"{fine:.3f}", f"{out[0]} / {out[1]}", int(out[2]), *[f"{q:.2g}" for q in p]]
+         for seed, name, crisp, fine, out, p in zip(d["seeds"], d["samplers"], d["crispness"], d["fine"], d["outside"], d["p"])])
+
+
 def timings_path() -> Path:
     """``<figures dir>/data/timings.json``: the measured time of each notebook in each profile."""
     return figures_dir() / "data" / "timings.json"
@@ -246,7 +267,7 @@ def table_install() -> str:
 TABLES = {"timings": table_timings, "install": table_install, "01_x0": table_01_x0, "02_final": table_02_final, "02_verdicts": table_02_verdicts, "02_memorisation": table_02_memorisation, "02_guidance": table_02_guidance, "04_quality": table_04_quality,
           "04_seeds": table_04_seeds, "04_verdicts": table_04_verdicts, "04_prior": table_04_prior, "03_stars": table_03_stars,
           "03_targets": table_03_targets, "03_targets_large": table_03_targets_large,
-          "03_power": table_03_power}
+          "03_power": table_03_power, "03_power_large": table_03_power_large, "03_sampler": table_03_sampler}
 
 
 def render(text: str) -> str:

@@ -20,6 +20,8 @@ EPOCHS = 600                      # the `report` profile's training epochs of th
 BASELINE_EPOCHS, BASELINE_POINTS = 60, 64        # and of the baseline, on that many points per star per step
 T = 200
 LARGE = 4096                      # fresh real stars in notebook 03's large reference
+SAMPLERS = {"tilde beta, free": ("posterior", False), "beta, free": ("beta", False), "beta, clamped": ("beta", True)}
+# notebook 03's sampler control: name: (reverse variance, centre of x̂_0 clamped?) of sample_latents; the last is ours
 
 
 def latent_scale(points, bins: int = BINS) -> dict:
@@ -60,17 +62,32 @@ def train(seed: int = 0, epochs: int = EPOCHS, bins: int = BINS, steps: int = T,
     return training.train_cached(name, make_model, s, latent, retrain=retrain, progress=progress, **settings)
 
 
+def centre_box(latent: torch.Tensor) -> tuple:
+    """(low, high), each (2 + K,), of standardised latents ``latent: (m, 2 + K)``: both centre coordinates within
+    ± the largest |coordinate| of the latents' centres (one bound for both, so that the square's symmetries keep
+    the box), the profile free (±inf). The box the sampler clips x̂_0's centre to."""
+    c = latent[:, :2].abs().max().item()
+    free = torch.full((latent.shape[1] - 2,), float("inf"))
+    return torch.cat([torch.full((2,), -c), -free]), torch.cat([torch.full((2,), c), free])
+
+
 def sample_latents(seed: int, n: int, sample_seed: int, epochs: int = EPOCHS, bins: int = BINS, steps: int = T,
-                   retrain: bool = False) -> torch.Tensor:
+                   retrain: bool = False, variance: str = "beta", clip_centre: bool = True) -> torch.Tensor:
     """n standardised latents (n, 2 + K) drawn by ancestral sampling from the prior of training seed ``seed``
     (trained if it is not in the cache), with noise from a generator seeded ``sample_seed``; cached beside the
-    weights, so that ``make star-seeds`` can draw them before notebook 03 runs."""
+    weights, so that ``make star-seeds`` can draw them before notebook 03 runs.
+
+    The sampler: reverse variance σ_t² = β_t (``variance="beta"``) or β̃_t (``"posterior"``), Ho et al. 2020's two
+    choices; with ``clip_centre`` each step's x̂_0 has its centre clamped to :func:`centre_box` of the training
+    latents (the profile is not clipped)."""
     name, make_model, s, latent, settings = _prior_run(seed, epochs, bins, steps)
-    config = dict(training.checkpoint_config(name, make_model, s, latent, **settings), n=n, sample_seed=sample_seed)
+    config = dict(training.checkpoint_config(name, make_model, s, latent, **settings), n=n, sample_seed=sample_seed,
+                  sampler=dict(variance=variance, clip_centre=clip_centre))
 
     def draw():
         model = train(seed, epochs, bins, steps, retrain, progress=False)[0]
-        return diffusion.sample(model, s, (n, 2 + bins), torch.Generator().manual_seed(sample_seed), prediction="v")
+        return diffusion.sample(model, s, (n, 2 + bins), torch.Generator().manual_seed(sample_seed), prediction="v",
+                                variance=variance, clip_x0=centre_box(latent) if clip_centre else None)
     return training.cached_tensor("stars-latents", config, draw, retrain)
 
 
@@ -127,19 +144,6 @@ def calibrated_jitter(points, bins: int = BINS, every: int = 4, iterations: int 
                           points.shape[1], every, iterations)
 
 
-def model_jitter(latent: torch.Tensor, scale: dict, points, every: int = 4, iterations: int = 9) -> float:
-    """The decoder's jitter sd for a trained prior: the σ at which its own latents ``latent: (m, 2 + K)``, decoded,
-    give the median fit residual of the training stars ``points: (m', n, 2)`` (a method-of-moments estimate of the
-    one free parameter of the decoder, from training data only). Where the prior's profiles are smoother or rougher
-    than encoded real ones, this σ differs from :func:`calibrated_jitter`'s."""
-    points = stars.as_stars(points, "points")
-    fit = stars.fit_stars(points[:, ::every])
-    latent = latent.double().cpu()
-    return matched_jitter(latent[:, :2] * scale["c_sd"], latent[:, 2:] * scale["r_sd"] + scale["r_mean"],
-                          float(np.median(fit["residual"])), 2 * stars.jitter_from_residual(fit["residual"]),
-                          points.shape[1], every, iterations)
-
-
 def one_shape_stars(n: int, seed: int = 30_000, n_points: int = 1024) -> np.ndarray:
     """The baseline's control data: n stars of the generator, all with 5 arms and rotation 0 (centre, size and
     inner ratio still drawn as in the data): (n, n_points, 2) float32."""
@@ -179,15 +183,17 @@ def one_shape_control(n: int, n_points: int, sample_seed: int, seed: int = 0, ep
 
 def run_job(job: str, epochs: int, retrain: bool):
     """One job of :func:`main`, with notebook 03's `report` settings: ``prior:SEED`` (train, then draw the 512
-    latents the notebook judges, sample seed SEED + 2), ``one-shape`` (the baseline's control, 64 stars of 256
+    latents the notebook judges with each sampler of :data:`SAMPLERS`, sample seed SEED + 2), ``one-shape`` (the baseline's control, 64 stars of 256
     points, sample seed 4), ``power:K/M`` (the K-th of M groups of faults of the power simulation,
-    :func:`helpers.startests.power_groups`) or ``power-large`` (real stars against :func:`large_reference`)."""
+    :func:`helpers.startests.power_groups`) or ``power-large:K/M`` (the same for real stars and the faults of
+    :data:`helpers.startests.WEAK`, against :func:`large_reference`)."""
     if job == "one-shape":
         one_shape_control(64, 256, sample_seed=4, retrain=retrain)
-    elif job == "power-large":
+    elif job.startswith("power-large:"):
+        part, parts = (int(k) for k in job.split(":")[1].split("/"))
         jitter, _ = evaluation_reference()
         startests.power_p_values(512, startests.REPLICATES, startests.FAULT_REPLICATES, large_reference(jitter), jitter,
-                                 retrain=retrain, faults=[startests.NULL])
+                                 retrain=retrain, faults=startests.power_groups(parts, faults=startests.WEAK)[part])
     elif job.startswith("power:"):
         part, parts = (int(k) for k in job.split(":")[1].split("/"))
         jitter, reference = evaluation_reference()
@@ -195,7 +201,8 @@ def run_job(job: str, epochs: int, retrain: bool):
                                  retrain=retrain, faults=startests.power_groups(parts)[part])
     else:
         seed = int(job.split(":")[1])
-        sample_latents(seed, 512, seed + 2, epochs, retrain=retrain)
+        for variance, clamp in SAMPLERS.values():
+            sample_latents(seed, 512, seed + 2, epochs, retrain=retrain, variance=variance, clip_centre=clamp)
 
 
 def main(argv=None):
@@ -214,7 +221,7 @@ def main(argv=None):
         run_job(args.worker, args.epochs, args.retrain)
         return
     jobs = ([f"prior:{s}" for s in args.seeds] + (["one-shape"] if args.one_shape else []) +
-            ([f"power:{k}/2" for k in range(2)] + ["power-large"] if args.power else []))
+            ([f"power:{k}/2" for k in range(2)] + [f"power-large:{k}/2" for k in range(2)] if args.power else []))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     extra = ["--epochs", str(args.epochs)] + (["--retrain"] if args.retrain else [])
     procs = [subprocess.Popen([sys.executable, "-m", "helpers.starprior", "--worker", job, *extra], env=env) for job in jobs]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import data, starprior, stars
+from helpers import data, radial, starprior, stars
 
 
 def test_latent_round_trip_gives_back_each_star():
@@ -39,13 +39,37 @@ def test_decoded_stars_at_the_calibrated_jitter_give_back_the_median_residual():
     assert starprior.median_residual(decoded[:, ::4]) == pytest.approx(starprior.median_residual(fresh[:, ::4]), rel=0.02)
 
 
-def test_model_jitter_of_true_latents_is_the_calibrated_jitter_and_grows_for_cleaner_profiles():
-    """Fed the encoded latents of the very stars it matches, the model's jitter is the true-latent calibration; fed
-    the latents of the same stars without their jitter (profiles free of the binned noise that encoded real stars
-    carry: a prior whose profiles are cleaner than the data's), it must be larger to give back the same residual."""
+def test_profiles_cleaner_than_the_data_decode_into_crisper_stars():
+    """The same stars encoded with and without their jitter (profiles free of the binned noise that encoded real stars
+    carry: a prior whose profiles are cleaner than the data's), decoded at the one calibrated jitter: the clean ones
+    give a smaller median residual, and giving back the data's residual takes a larger jitter."""
     points = data.star_dataset(64, seed=31)[0]
     clean = data.star_dataset(64, jitter=0.0, seed=31)[0]              # the same stars: the jitter is drawn last
-    scale = starprior.latent_scale(points)
-    calibrated = starprior.calibrated_jitter(points)
-    assert starprior.model_jitter(starprior.to_latent(points, scale), scale, points) == pytest.approx(calibrated, rel=0.01)
-    assert starprior.model_jitter(starprior.to_latent(clean, scale), scale, points) > 1.02 * calibrated
+    sigma = starprior.calibrated_jitter(points)
+    decode = lambda x: radial.decode(*radial.encode(x), 1024, sigma, torch.Generator().manual_seed(0)).numpy()[:, ::4]
+    assert starprior.median_residual(decode(clean)) < 0.98 * starprior.median_residual(decode(points))
+    centre, profile = radial.encode(clean)
+    matched = starprior.matched_jitter(centre, profile, starprior.median_residual(points[:, ::4]), 4 * sigma)
+    assert matched > 1.02 * sigma
+
+
+def test_centre_box_is_the_largest_centre_coordinate_on_both_axes_and_leaves_the_profile_free():
+    latent = torch.tensor([[0.1, -0.4, 9.0, -7.0], [0.2, 0.3, -5.0, 8.0]])
+    low, high = starprior.centre_box(latent)
+    assert torch.equal(low, torch.tensor([-0.4, -0.4, -np.inf, -np.inf]))
+    assert torch.equal(high, torch.tensor([0.4, 0.4, np.inf, np.inf]))
+
+
+def test_a_sampler_with_the_centre_box_keeps_every_centre_inside_it():
+    """A network whose v̂ is 0 everywhere makes x̂_0 = √ᾱ_t x_t, which leaves any box for a wide x_T; clipped, the
+    last step's mean is x̂_0 itself (ᾱ_0 = 1, no noise at t = 1), so every centre ends inside the box."""
+    from helpers import diffusion, schedules
+    s = schedules.cosine(20)
+    zero = lambda x, t: torch.zeros_like(x)
+    latent = torch.tensor([[0.5, -0.5, 0.0, 1.0]])
+    gen = torch.Generator().manual_seed(0)
+    free = diffusion.sample(zero, s, (256, 4), gen, prediction="v", variance="beta")
+    clipped = diffusion.sample(zero, s, (256, 4), torch.Generator().manual_seed(0), prediction="v", variance="beta",
+                               clip_x0=starprior.centre_box(latent))
+    assert free[:, :2].abs().max() > 0.5 and clipped[:, :2].abs().max() <= 0.5 + 1e-6
+    assert clipped[:, 2:].abs().max() > 1.0          # the profile is not clipped

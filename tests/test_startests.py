@@ -49,6 +49,16 @@ def test_each_fault_changes_the_law_it_names():
     counts = np.array([np.sum(mix["arms"] == a) for a in (5, 6, 7, 8)])
     assert stats.chisquare(counts, n * np.array([0.29, 0.29, 0.21, 0.21])).pvalue > 0.01
     assert stats.kstest(mix["rotation"] * mix["arms"] / (2 * np.pi), uniform(0, 1)).pvalue > 0.01
+    rho = changed["4 % of stars with inner ratio from U(0.6, 0.7)"]["inner_ratio"]
+    assert abs(np.mean(rho > 0.6) - 0.04) < 3 * math.sqrt(0.04 * 0.96 / n) and rho.max() < 0.7
+    assert stats.kstest(rho[rho > 0.6], uniform(0.6, 0.7)).pvalue > 0.01
+    c = changed["1.5 % of centres just outside the square"]["centre"]
+    far = np.abs(c).max(axis=1)
+    assert abs(np.mean(far > data.STAR_CENTRE) - 0.015) < 3 * math.sqrt(0.015 * 0.985 / n) and far.max() < 0.32
+    assert stats.kstest(far[far > data.STAR_CENTRE], uniform(0.30, 0.32)).pvalue > 0.01
+    moved = np.abs(c) > data.STAR_CENTRE                      # one coordinate per moved centre, x and y alike, both signs
+    assert not np.any(moved.all(axis=1)) and abs(moved[:, 0].mean() - moved[:, 1].mean()) < 0.005
+    assert abs(np.mean(c[moved] > 0) - 0.5) < 0.1
 
 
 def test_faulty_stars_have_the_fault_in_their_points():
@@ -130,10 +140,12 @@ def test_outside_counts_both_sides():
 
 
 def test_power_groups_split_the_sets_evenly_and_hold_every_fault_once():
-    """200 real-star sets and 50 per fault, 10 faults, over two workers: 700 sets, and by hand the greedy rule puts
-    the real stars and three faults on one worker and seven faults on the other, 350 sets each."""
+    """200 real-star sets and 50 per fault, 12 faults, over two workers: 800 sets, and by hand the greedy rule puts
+    the real stars and four faults on one worker and eight faults on the other, 400 sets each; the four weak faults
+    of the large reference all go beside the real stars' 200."""
     groups = startests.power_groups(2, 200, 50)
     assert sorted(f for g in groups for f in g) == sorted(startests.FAULTS)
     loads = [sum(200 if f == startests.NULL else 50 for f in g) for g in groups]
-    assert loads == [350, 350] and groups[0][0] == startests.NULL
+    assert loads == [400, 400] and groups[0][0] == startests.NULL and [len(g) for g in groups] == [5, 8]
     assert [len(g) for g in startests.power_groups(1, 200, 50)] == [len(startests.FAULTS)]
+    assert startests.power_groups(2, 200, 50, startests.WEAK) == [[startests.NULL], list(startests.WEAK[1:])]
