@@ -179,34 +179,27 @@ def x0_from_output(s: Schedule, out: torch.Tensor, x_t: torch.Tensor, t, predict
     return predict_x0(s, x_t, out, t) if prediction == "eps" else x0_from_velocity(s, x_t, out, t)
 
 
-def clip_box(clip_x0, x: torch.Tensor) -> torch.Tensor:
-    """``x`` clamped to the box ``clip_x0``: a number c (every coordinate to [−c, c]) or a pair (low, high) of
-    tensors broadcastable to ``x`` (coordinate by coordinate; ±inf leaves a coordinate free)."""
-    low, high = (-clip_x0, clip_x0) if isinstance(clip_x0, (int, float)) else clip_x0
-    return torch.clamp(x, torch.as_tensor(low, dtype=x.dtype, device=x.device),
-                       torch.as_tensor(high, dtype=x.dtype, device=x.device))
-
-
-def reverse_mean(s: Schedule, out: torch.Tensor, x_t: torch.Tensor, t, prediction: str = "eps", clip_x0=None):
+def reverse_mean(s: Schedule, out: torch.Tensor, x_t: torch.Tensor, t, prediction: str = "eps",
+                 clip_x0: float | None = None):
     """Mean of p_θ(x_{t−1} | x_t) from a network output ``out`` (ε̂ or v̂).
 
-    With ``clip_x0`` the prediction x̂_0 is clamped to a box before eq. 4 (:func:`clip_box`: the trick of
-    image models, whose pixels live in [−1, 1]); otherwise an ε̂ goes through eq. 8.
+    With ``clip_x0`` the prediction x̂_0 is clamped to [−clip_x0, clip_x0] before eq. 4 (the
+    trick of image models, whose pixels live in [−1, 1]); otherwise an ε̂ goes through eq. 8.
     """
     if prediction == "eps" and clip_x0 is None:
         return eps_reverse_mean(s, x_t, out, t)
     x0 = x0_from_output(s, out, x_t, t, prediction)
-    return posterior_mean(s, x_t, x0 if clip_x0 is None else clip_box(clip_x0, x0), t)
+    return posterior_mean(s, x_t, x0 if clip_x0 is None else x0.clamp(-clip_x0, clip_x0), t)
 
 
-def far_point_factor(s: Schedule, t: int, prediction: str = "eps", clip_x0=None) -> float:
+def far_point_factor(s: Schedule, t: int, prediction: str = "eps", clip_x0: float | None = None) -> float:
     """lim_{|x_t|→∞} |μ_t|/|x_t| of :func:`reverse_mean` for a network whose output is bounded.
 
     With eq. 4, μ_t = c₀ x̂_0 + c₁ x_t (c₀ = √ᾱ_{t−1} β_t/(1 − ᾱ_t), c₁ = √α_t (1 − ᾱ_{t−1})/(1 − ᾱ_t)):
 
     * ε̂ (eq. 8 corrected): μ_t = (x_t − β_t/√(1 − ᾱ_t) ε̂)/√α_t, so the factor is 1/√α_t;
     * v̂: x̂_0 = √ᾱ_t x_t − √(1 − ᾱ_t) v̂, so it is c₁ + c₀√ᾱ_t = √α_t (1 − ᾱ_{t−1}α_t)/(1 − ᾱ_t) = √α_t;
-    * x̂_0 clipped to a bounded box (either target): x̂_0 stays bounded, so it is c₁.
+    * x̂_0 clipped (either target): x̂_0 stays bounded, so it is c₁.
 
     Above 1 a far point grows at step t, below 1 it shrinks (notebook 04, "explained")."""
     s.check_t(t)
@@ -234,7 +227,8 @@ def run_reverse(kernel, x_T: torch.Tensor, T: int, generator=None, trajectory: b
     return xs if trajectory else x
 
 
-def ddpm_kernel(model, s: Schedule, prediction: str = "eps", variance: str = "posterior", clip_x0=None):
+def ddpm_kernel(model, s: Schedule, prediction: str = "eps", variance: str = "posterior",
+                clip_x0: float | None = None):
     """The learned reverse kernel: mean from the network (:func:`reverse_mean`), variance β̃_t (eq. 5)
     or β_t; no noise is added on the last step, t = 1, with either."""
     check_prediction(s, prediction)
@@ -250,9 +244,8 @@ def ddpm_kernel(model, s: Schedule, prediction: str = "eps", variance: str = "po
 
 
 def sample(model, s: Schedule, shape, generator=None, device="cpu", trajectory=False,
-           prediction="eps", variance="posterior", clip_x0=None):
-    """Draw ``shape`` = (n, ...) samples from the model, starting at x_T ~ N(0, I); ``variance`` and ``clip_x0`` as
-    in :func:`ddpm_kernel` and :func:`reverse_mean`."""
+           prediction="eps", variance="posterior", clip_x0: float | None = None):
+    """Draw ``shape`` = (n, ...) samples from the model, starting at x_T ~ N(0, I)."""
     x_T = torch.randn(tuple(shape), generator=generator).to(device)
     return run_reverse(ddpm_kernel(model, s, prediction, variance, clip_x0), x_T, s.T, generator, trajectory)
 

@@ -157,7 +157,7 @@ def p_cell(p: float, rejected: bool) -> str:
 
 
 def table_03_targets() -> str:
-    """Notebook 03: each test's p-value (* rejected by Holm at 5 % over the nine), the crispness and the verdict, for a
+    """Notebook 03: each test's calibrated p-value (* rejected by Holm at 5 % over the nine), the crispness and the verdict, for a
     perfect prior (fresh real stars through the encoder–decoder), each training seed of ours, and the decoder's own
     effect (the same fresh stars against the raw test stars)."""
     d = load("03_targets")
@@ -189,7 +189,7 @@ def table_03_power_large() -> str:
     """Notebook 03's large-reference control: the share of independent sets of real and of faulty stars that each test
     (alone at 5 %) and the Holm family reject against the large reference (:func:`table_03_power`'s columns)."""
     d = load("03_targets_large")
-    return markdown_table(["stars", "sets", *[str(t) for t in d["tests"]], "family"],
+    return markdown_table(["stars", "sets", *[str(t) for t in d["rate_columns"]]],
                           [[fault, int(sets), *[f"{r:.0%}" for r in rates]]
                            for fault, sets, rates in zip(d["faults"], d["sets"], d["rates"])])
 

@@ -20,8 +20,8 @@ EPOCHS = 600                      # the `report` profile's training epochs of th
 BASELINE_EPOCHS, BASELINE_POINTS = 60, 64        # and of the baseline, on that many points per star per step
 T = 200
 LARGE = 4096                      # fresh real stars in notebook 03's large reference
-SAMPLERS = {"tilde beta, free": ("posterior", False), "beta, free": ("beta", False), "beta, clamped": ("beta", True)}
-# notebook 03's sampler control: name: (reverse variance, centre of x̂_0 clamped?) of sample_latents; the last is ours
+SAMPLERS = {"tilde beta": "posterior", "beta": "beta"}     # notebook 03's sampler control: name: reverse variance;
+SAMPLER = "beta"                                             # the one every "ours" row uses
 
 
 def latent_scale(points, bins: int = BINS) -> dict:
@@ -62,32 +62,22 @@ def train(seed: int = 0, epochs: int = EPOCHS, bins: int = BINS, steps: int = T,
     return training.train_cached(name, make_model, s, latent, retrain=retrain, progress=progress, **settings)
 
 
-def centre_box(latent: torch.Tensor) -> tuple:
-    """(low, high), each (2 + K,), of standardised latents ``latent: (m, 2 + K)``: both centre coordinates within
-    ± the largest |coordinate| of the latents' centres (one bound for both, so that the square's symmetries keep
-    the box), the profile free (±inf). The box the sampler clips x̂_0's centre to."""
-    c = latent[:, :2].abs().max().item()
-    free = torch.full((latent.shape[1] - 2,), float("inf"))
-    return torch.cat([torch.full((2,), -c), -free]), torch.cat([torch.full((2,), c), free])
-
-
 def sample_latents(seed: int, n: int, sample_seed: int, epochs: int = EPOCHS, bins: int = BINS, steps: int = T,
-                   retrain: bool = False, variance: str = "beta", clip_centre: bool = True) -> torch.Tensor:
+                   retrain: bool = False, variance: str = "beta") -> torch.Tensor:
     """n standardised latents (n, 2 + K) drawn by ancestral sampling from the prior of training seed ``seed``
     (trained if it is not in the cache), with noise from a generator seeded ``sample_seed``; cached beside the
     weights, so that ``make star-seeds`` can draw them before notebook 03 runs.
 
-    The sampler: reverse variance σ_t² = β_t (``variance="beta"``) or β̃_t (``"posterior"``), Ho et al. 2020's two
-    choices; with ``clip_centre`` each step's x̂_0 has its centre clamped to :func:`centre_box` of the training
-    latents (the profile is not clipped)."""
+    The sampler's reverse variance: σ_t² = β_t (``variance="beta"``) or β̃_t (``"posterior"``), Ho et al. 2020's two
+    choices."""
     name, make_model, s, latent, settings = _prior_run(seed, epochs, bins, steps)
     config = dict(training.checkpoint_config(name, make_model, s, latent, **settings), n=n, sample_seed=sample_seed,
-                  sampler=dict(variance=variance, clip_centre=clip_centre))
+                  variance=variance)
 
     def draw():
         model = train(seed, epochs, bins, steps, retrain, progress=False)[0]
         return diffusion.sample(model, s, (n, 2 + bins), torch.Generator().manual_seed(sample_seed), prediction="v",
-                                variance=variance, clip_x0=centre_box(latent) if clip_centre else None)
+                                variance=variance)
     return training.cached_tensor("stars-latents", config, draw, retrain)
 
 
@@ -201,8 +191,8 @@ def run_job(job: str, epochs: int, retrain: bool):
                                  retrain=retrain, faults=startests.power_groups(parts)[part])
     else:
         seed = int(job.split(":")[1])
-        for variance, clamp in SAMPLERS.values():
-            sample_latents(seed, 512, seed + 2, epochs, retrain=retrain, variance=variance, clip_centre=clamp)
+        for variance in SAMPLERS.values():
+            sample_latents(seed, 512, seed + 2, epochs, retrain=retrain, variance=variance)
 
 
 def main(argv=None):

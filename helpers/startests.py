@@ -197,6 +197,28 @@ def rejection_rates(p: np.ndarray, level: float = verdicts.LEVEL) -> dict:
     return dict(alone, any=float(np.mean([verdicts.holm(row, level).any() for row in p])))
 
 
+def calibrated_p_values(p, null_p) -> np.ndarray:
+    """Monte Carlo p-values of raw p-values ``p: (..., len(TESTS))`` against the same tests' raw p-values on N sets of
+    real stars ``null_p: (N, len(TESTS))``, all against one reference: (1 + #{null sets with p' ≤ p}) / (N + 1),
+    test by test (Davison & Hinkley 1997, eq. 4.11). Real sets get each value k/(N + 1) with chance 1/(N + 1), so
+    the calibrated p-value has the level it claims *conditional on that reference*, whatever the raw test's bias
+    there; the smallest it can be is 1/(N + 1)."""
+    p, null = np.asarray(p, dtype=np.float64), np.sort(np.asarray(null_p, dtype=np.float64), axis=0)
+    counts = np.stack([np.searchsorted(null[:, j], p[..., j], side="right") for j in range(null.shape[1])], axis=-1)
+    return (1 + counts) / (len(null) + 1)
+
+
+def calibrated_rejection_rates(p, null_p, level: float = verdicts.LEVEL) -> dict:
+    """:func:`rejection_rates` of the :func:`calibrated_p_values` of ``p: (sets, len(TESTS))``. With ``p`` None, those
+    of the real sets themselves, each calibrated against the other N − 1 (leave one out): the calibrated family's
+    false-positive rate."""
+    null_p = np.asarray(null_p)
+    if p is None:
+        rows = [calibrated_p_values(null_p[i], np.delete(null_p, i, axis=0)) for i in range(len(null_p))]
+        return rejection_rates(np.array(rows), level)
+    return rejection_rates(calibrated_p_values(p, null_p), level)
+
+
 def power_p_values(n: int, replicates: int, fault_replicates: int, reference: dict, jitter: float, seed: int = 0,
                    retrain: bool = False, faults=None) -> dict:
     """{fault: p-values (sets, len(TESTS))} for every fault of :data:`FAULTS` (or those listed in ``faults``): the

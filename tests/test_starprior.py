@@ -51,25 +51,3 @@ def test_profiles_cleaner_than_the_data_decode_into_crisper_stars():
     centre, profile = radial.encode(clean)
     matched = starprior.matched_jitter(centre, profile, starprior.median_residual(points[:, ::4]), 4 * sigma)
     assert matched > 1.02 * sigma
-
-
-def test_centre_box_is_the_largest_centre_coordinate_on_both_axes_and_leaves_the_profile_free():
-    latent = torch.tensor([[0.1, -0.4, 9.0, -7.0], [0.2, 0.3, -5.0, 8.0]])
-    low, high = starprior.centre_box(latent)
-    assert torch.equal(low, torch.tensor([-0.4, -0.4, -np.inf, -np.inf]))
-    assert torch.equal(high, torch.tensor([0.4, 0.4, np.inf, np.inf]))
-
-
-def test_a_sampler_with_the_centre_box_keeps_every_centre_inside_it():
-    """A network whose v̂ is 0 everywhere makes x̂_0 = √ᾱ_t x_t, which leaves any box for a wide x_T; clipped, the
-    last step's mean is x̂_0 itself (ᾱ_0 = 1, no noise at t = 1), so every centre ends inside the box."""
-    from helpers import diffusion, schedules
-    s = schedules.cosine(20)
-    zero = lambda x, t: torch.zeros_like(x)
-    latent = torch.tensor([[0.5, -0.5, 0.0, 1.0]])
-    gen = torch.Generator().manual_seed(0)
-    free = diffusion.sample(zero, s, (256, 4), gen, prediction="v", variance="beta")
-    clipped = diffusion.sample(zero, s, (256, 4), torch.Generator().manual_seed(0), prediction="v", variance="beta",
-                               clip_x0=starprior.centre_box(latent))
-    assert free[:, :2].abs().max() > 0.5 and clipped[:, :2].abs().max() <= 0.5 + 1e-6
-    assert clipped[:, 2:].abs().max() > 1.0          # the profile is not clipped
