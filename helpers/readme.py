@@ -157,9 +157,9 @@ def p_cell(p: float, rejected: bool) -> str:
 
 
 def table_03_targets() -> str:
-    """Notebook 03: each test's calibrated p-value (* rejected by Holm at 5 % over the nine), the crispness and the verdict, for a
-    perfect prior (fresh real stars through the encoder–decoder), each training seed of ours, and the decoder's own
-    effect (the same fresh stars against the raw test stars)."""
+    """Notebook 03: each test's calibrated p-value (* rejected by Holm at 5 % over the nine), the crispness and the
+    verdict, for a perfect prior (fresh real stars through the encoder–decoder), each training seed of ours, and the
+    decoder's own effect (the same fresh stars against the raw test stars)."""
     d = load("03_targets")
     return markdown_table(
         ["stars", *[str(t) for t in d["tests"]], "crispness", "verdict"],
@@ -195,8 +195,7 @@ def table_03_power_large() -> str:
 
 
 def table_03_sampler() -> str:
-    """Notebook 03's sampler control: for each training seed and sampler (reverse variance β̃_t or β_t, the centre of
-    x̂_0 clamped or free), the crispness, the fine structure, the counts outside the generator's ranges and the
+    """Notebook 03's sampler control: for each training seed and sampler (reverse variance β̃_t or β_t), the crispness, the fine structure, the counts outside the generator's ranges and the
     p-values of the residual and centre-outside tests against the test stars and the large reference."""
     d = load("03_sampler")
     return markdown_table(

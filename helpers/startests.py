@@ -200,9 +200,9 @@ def rejection_rates(p: np.ndarray, level: float = verdicts.LEVEL) -> dict:
 def calibrated_p_values(p, null_p) -> np.ndarray:
     """Monte Carlo p-values of raw p-values ``p: (..., len(TESTS))`` against the same tests' raw p-values on N sets of
     real stars ``null_p: (N, len(TESTS))``, all against one reference: (1 + #{null sets with p' ≤ p}) / (N + 1),
-    test by test (Davison & Hinkley 1997, eq. 4.11). Real sets get each value k/(N + 1) with chance 1/(N + 1), so
-    the calibrated p-value has the level it claims *conditional on that reference*, whatever the raw test's bias
-    there; the smallest it can be is 1/(N + 1)."""
+    test by test (Davison & Hinkley 1997, eq. 4.11). A fresh real set is exchangeable with the N, so its calibrated
+    p-value is at most k/(N + 1) with chance at most k/(N + 1) (equal without ties): the level it claims *conditional on
+    that reference*, whatever the raw test's bias there; the smallest it can be is 1/(N + 1)."""
     p, null = np.asarray(p, dtype=np.float64), np.sort(np.asarray(null_p, dtype=np.float64), axis=0)
     counts = np.stack([np.searchsorted(null[:, j], p[..., j], side="right") for j in range(null.shape[1])], axis=-1)
     return (1 + counts) / (len(null) + 1)

@@ -178,4 +178,4 @@ def test_calibrated_rejection_rates_leave_each_real_set_out():
     rows = [startests.calibrated_p_values(null[i], np.delete(null, i, axis=0)) for i in range(300)]
     assert rows[0].tolist() == [1 / 300] * len(startests.TESTS)
     assert rates["any"] == pytest.approx(np.mean([verdicts.holm(r, 0.05).any() for r in rows]))
-    assert 1 / 300 <= rates["any"] <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 300)
+    assert 1 / 300 <= rates["any"] <= len(startests.TESTS) / 300      # a left-out set rejects only at the strict minimum
