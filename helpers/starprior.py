@@ -21,7 +21,7 @@ BASELINE_EPOCHS, BASELINE_POINTS = 60, 64        # and of the baseline, on that 
 T = 200
 LARGE = 4096                      # fresh real stars in notebook 03's large reference
 SAMPLERS = {"tilde beta": "posterior", "beta": "beta"}     # notebook 03's sampler control: name: reverse variance;
-SAMPLER = "beta"                                             # the one every "ours" row uses
+SAMPLER = "beta"                                             # the one every "ours" row uses (sample_latents' default)
 
 
 def latent_scale(points, bins: int = BINS) -> dict:
@@ -63,7 +63,7 @@ def train(seed: int = 0, epochs: int = EPOCHS, bins: int = BINS, steps: int = T,
 
 
 def sample_latents(seed: int, n: int, sample_seed: int, epochs: int = EPOCHS, bins: int = BINS, steps: int = T,
-                   retrain: bool = False, variance: str = "beta") -> torch.Tensor:
+                   retrain: bool = False, variance: str = SAMPLERS[SAMPLER]) -> torch.Tensor:
     """n standardised latents (n, 2 + K) drawn by ancestral sampling from the prior of training seed ``seed``
     (trained if it is not in the cache), with noise from a generator seeded ``sample_seed``; cached beside the
     weights, so that ``make star-seeds`` can draw them before notebook 03 runs.
