@@ -132,6 +132,13 @@ def rotate_and_reflect(x: torch.Tensor, generator=None) -> torch.Tensor:
     return torch.cat([centre, x[:, 2:].gather(1, idx)], dim=1)
 
 
+def square_symmetry(centre: torch.Tensor, generator=None) -> torch.Tensor:
+    """A random symmetry of the square for each centre of ``centre: (B, 2)``: the centre part of
+    :func:`rotate_and_reflect`, with the same random draws (its profile a dummy of 4 bins)."""
+    padded = torch.cat([centre, centre.new_zeros(len(centre), 4)], dim=1)
+    return rotate_and_reflect(padded, generator)[:, :2]
+
+
 def outline_distance(points, centre, profile, chunk: int = 8) -> np.ndarray:
     """Distance of each point ``(m, n, 2)`` to the closed polygon of its profile: (m, n).
 

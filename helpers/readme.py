@@ -205,6 +205,18 @@ def table_03_sampler() -> str:
          for seed, name, crisp, fine, out, p in zip(d["seeds"], d["samplers"], d["crispness"], d["fine"], d["outside"], d["p"])])
 
 
+def table_03_centre() -> str:
+    """Notebook 03's centre control: for each training seed and centre coordinates (standardised or probit), the drawn
+    centres outside the generator's square and the largest absolute coordinate; last, the encoded training centres."""
+    d = load("03_centre")
+    rows = [[int(seed), name, f"{int(out)} of {int(d['samples'])}", f"{out / d['samples']:.2%}", f"{largest:.4f}"]
+            for seed, name, out, largest in zip(d["seeds"], d["coordinates"], d["outside"], d["largest"])]
+    share = d["train_outside"] / d["train_n"]
+    rows.append(["training centres (encoded)", "", f"{int(d['train_outside'])} of {int(d['train_n'])}", f"{share:.2%}",
+                 f"(box {float(d['box']):.4f})"])
+    return markdown_table(["seed", "coordinates", "centres outside the square", "share", "largest absolute coordinate"], rows)
+
+
 def timings_path() -> Path:
     """``<figures dir>/data/timings.json``: the measured time of each notebook in each profile."""
     return figures_dir() / "data" / "timings.json"
@@ -266,7 +278,8 @@ def table_install() -> str:
 TABLES = {"timings": table_timings, "install": table_install, "01_x0": table_01_x0, "02_final": table_02_final, "02_verdicts": table_02_verdicts, "02_memorisation": table_02_memorisation, "02_guidance": table_02_guidance, "04_quality": table_04_quality,
           "04_seeds": table_04_seeds, "04_verdicts": table_04_verdicts, "04_prior": table_04_prior, "03_stars": table_03_stars,
           "03_targets": table_03_targets, "03_targets_large": table_03_targets_large,
-          "03_power": table_03_power, "03_power_large": table_03_power_large, "03_sampler": table_03_sampler}
+          "03_power": table_03_power, "03_power_large": table_03_power_large, "03_sampler": table_03_sampler,
+          "03_centre": table_03_centre}
 
 
 def render(text: str) -> str:

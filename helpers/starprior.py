@@ -1,4 +1,4 @@
-"""Notebook 03's model of stars: a DDPM on each star's latent, its centre and radial profile, standardised.
+"""Notebook 03's model of stars: a DDPM on each star's latent: its centre in probit coordinates, its radial profile standardised.
 
 The encoder and decoder are :func:`helpers.radial.encode` and :func:`helpers.radial.decode`; the prior is a
 :class:`helpers.models.ProfileDenoiser` trained with the cosine schedule and v-prediction. Notebook 03 trains
@@ -25,24 +25,50 @@ SAMPLER = "beta"                                             # the one every "ou
 
 
 def latent_scale(points, bins: int = BINS) -> dict:
-    """The standardisation of a set of stars ``points: (m, n, 2)``: the profile's mean and sd over all its
-    radii, and the centre's sd over both coordinates (one number each, so that every symmetry of the square
-    and every rotation of the profile commutes with it)."""
+    """The standardisation of a set of stars ``points: (m, n, 2)``: the profile's mean and sd over all its radii,
+    and the half-width of the centres' box, :func:`box_half_width` of both coordinates pooled (one number each, so
+    that every symmetry of the square and every rotation of the profile commutes with it)."""
     centre, profile = radial.encode(points, bins)
-    return {"r_mean": profile.mean().item(), "r_sd": profile.std().item(), "c_sd": centre.std().item()}
+    return {"r_mean": profile.mean().item(), "r_sd": profile.std().item(), "c_box": box_half_width(centre)}
+
+
+def box_half_width(values) -> float:
+    """The half-width a of a law U(−a, a) estimated from its draws ``values`` (any shape, n in all): the largest |value|
+    times (n + 1)/n, unbiased since E max |value| = a·n/(n + 1), and always above every draw."""
+    values = torch.as_tensor(values).abs().flatten()
+    return values.max().item() * (len(values) + 1) / len(values)
+
+
+def centre_to_normal(centre, box: float) -> torch.Tensor:
+    """Probit coordinates z = √2·erfinv(c / a) of centres ``centre: (m, 2)`` inside the box (−a, a)², a = ``box``: each
+    coordinate's map Φ⁻¹((c/a + 1)/2), under which U(−a, a) becomes exactly N(0, 1) (the logit transform of bounded data in
+    Dinh et al. 2017, with Φ⁻¹ for the logit). Odd, so it commutes with the square's symmetries."""
+    c = torch.as_tensor(centre, dtype=torch.float64)
+    if c.abs().max() >= box:
+        raise ValueError(f"centre must lie inside the box (-{box}, {box}), got |c| up to {c.abs().max().item()}")
+    return np.sqrt(2.0) * torch.erfinv(c / box)
+
+
+def normal_to_centre(z, box: float) -> torch.Tensor:
+    """The inverse of :func:`centre_to_normal`: c = a·erf(z/√2), inside (−a, a) for every z ``(m, 2)``."""
+    return box * torch.erf(torch.as_tensor(z, dtype=torch.float64) / np.sqrt(2.0))
 
 
 def to_latent(points, scale: dict, bins: int = BINS) -> torch.Tensor:
-    """Standardised latents (m, 2 + K) of stars ``points: (m, n, 2)``."""
+    """Latents (m, 2 + K) of stars ``points: (m, n, 2)``: the centre in probit coordinates, the profile standardised."""
     centre, profile = radial.encode(points, bins)
-    return torch.cat([centre / scale["c_sd"], (profile - scale["r_mean"]) / scale["r_sd"]], dim=1).float()
+    return torch.cat([centre_to_normal(centre, scale["c_box"]), (profile - scale["r_mean"]) / scale["r_sd"]], dim=1).float()
+
+
+def from_latent(latent: torch.Tensor, scale: dict) -> tuple:
+    """The centres (m, 2) and profiles (m, K), float64, of latents ``latent: (m, 2 + K)``: :func:`to_latent` undone."""
+    latent = torch.as_tensor(latent).double().cpu()
+    return normal_to_centre(latent[:, :2], scale["c_box"]), latent[:, 2:] * scale["r_sd"] + scale["r_mean"]
 
 
 def to_stars(latent: torch.Tensor, scale: dict, n_points: int, jitter: float, generator) -> np.ndarray:
-    """Decode standardised latents (m, 2 + K) into point clouds (m, n_points, 2) with jitter sd ``jitter``."""
-    latent = latent.double().cpu()
-    return radial.decode(latent[:, :2] * scale["c_sd"], latent[:, 2:] * scale["r_sd"] + scale["r_mean"],
-                         n_points, jitter, generator).numpy()
+    """Decode latents (m, 2 + K) into point clouds (m, n_points, 2) with jitter sd ``jitter``."""
+    return radial.decode(*from_latent(latent, scale), n_points, jitter, generator).numpy()
 
 
 def _prior_run(seed: int, epochs: int, bins: int, steps: int) -> tuple:
@@ -79,6 +105,44 @@ def sample_latents(seed: int, n: int, sample_seed: int, epochs: int = EPOCHS, bi
         return diffusion.sample(model, s, (n, 2 + bins), torch.Generator().manual_seed(sample_seed), prediction="v",
                                 variance=variance)
     return training.cached_tensor("stars-latents", config, draw, retrain)
+
+
+CENTRE_SAMPLES = 4096               # centres drawn per training seed in notebook 03's centre control
+
+
+def centre_coordinates(name: str, centre: torch.Tensor) -> tuple:
+    """(to, back): the maps between centres ``centre: (m, 2)`` and the coordinates ``name`` of notebook 03's centre
+    control, read off those centres: ``"standardised"``, c / sd(c) (the prior's centre before it moved to probit
+    coordinates), or ``"probit"``, :func:`centre_to_normal` in the box :func:`box_half_width`."""
+    if name == "standardised":
+        sd = centre.std().item()
+        return (lambda c: c / sd), (lambda z: z * sd)
+    if name == "probit":
+        box = box_half_width(centre)
+        return (lambda c: centre_to_normal(c, box)), (lambda z: normal_to_centre(z, box))
+    raise ValueError(f"name must be 'standardised' or 'probit', got {name!r}")
+
+
+def centre_control(seed: int, name: str, n: int = CENTRE_SAMPLES, sample_seed: int | None = None, epochs: int = EPOCHS,
+                   steps: int = T, retrain: bool = False) -> torch.Tensor:
+    """n centres (n, 2) drawn from the prior's centre network alone, trained on the training stars' encoded centres in
+    the coordinates ``name`` (:func:`centre_coordinates`) with training seed ``seed``: the prior's own
+    :class:`~helpers.models.PointDenoiser`, schedule, loss, optimiser, EMA and symmetries (:func:`helpers.radial.square_symmetry`),
+    sampled with :data:`SAMPLER` and noise seeded ``sample_seed`` (default seed + 2). Weights and draws are cached.
+    Inside :class:`~helpers.models.ProfileDenoiser` this network sees the centre alone, so it is the same model up to
+    its random draws."""
+    centre = radial.encode(data.load_stars("train")[0], BINS)[0]
+    to, back = centre_coordinates(name, centre)
+    run = (f"stars-centre-{name}", models.PointDenoiser, schedules.cosine(steps), to(centre).float(),
+           dict(seed=seed, epochs=epochs, batch_size=64, lr=1e-3, prediction="v", ema_decay=0.999, augment=radial.square_symmetry))
+    sample_seed = seed + 2 if sample_seed is None else sample_seed
+    config = dict(training.checkpoint_config(*run[:4], **run[4]), n=n, sample_seed=sample_seed, variance=SAMPLERS[SAMPLER])
+
+    def draw():
+        model = training.train_cached(*run[:4], retrain=retrain, progress=False, **run[4])[0]
+        return diffusion.sample(model, run[2], (n, 2), torch.Generator().manual_seed(sample_seed), prediction="v",
+                                variance=SAMPLERS[SAMPLER])
+    return back(training.cached_tensor("stars-centre-samples", config, draw, retrain).double())
 
 
 def encode_decode(points, jitter: float, seed: int, bins: int = BINS, every: int = 4) -> np.ndarray:
@@ -174,11 +238,16 @@ def one_shape_control(n: int, n_points: int, sample_seed: int, seed: int = 0, ep
 def run_job(job: str, epochs: int, retrain: bool):
     """One job of :func:`main`, with notebook 03's `report` settings: ``prior:SEED`` (train, then draw the 512
     latents the notebook judges with each sampler of :data:`SAMPLERS`, sample seed SEED + 2), ``one-shape`` (the baseline's control, 64 stars of 256
-    points, sample seed 4), ``power:K/M`` (the K-th of M groups of faults of the power simulation,
+    points, sample seed 4), ``centre`` (:func:`centre_control` for training seeds 0, 1, 2 in both coordinates),
+    ``power:K/M`` (the K-th of M groups of faults of the power simulation,
     :func:`helpers.startests.power_groups`) or ``power-large:K/M`` (the same for real stars and the faults of
     :data:`helpers.startests.WEAK`, against :func:`large_reference`)."""
     if job == "one-shape":
         one_shape_control(64, 256, sample_seed=4, retrain=retrain)
+    elif job == "centre":
+        for seed in (0, 1, 2):
+            for name in ("standardised", "probit"):
+                centre_control(seed, name, epochs=epochs, retrain=retrain)
     elif job.startswith("power-large:"):
         part, parts = (int(k) for k in job.split(":")[1].split("/"))
         jitter, _ = evaluation_reference()
@@ -199,6 +268,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2], help="training seeds of the prior (default: 1 2)")
     parser.add_argument("--one-shape", action="store_true", help="also the baseline's one-shape control")
+    parser.add_argument("--centre", action="store_true", help="also the centre control (training seeds 0, 1, 2)")
     parser.add_argument("--power", action="store_true", help="also the power simulation of the star tests")
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="the prior's epochs")
     parser.add_argument("--retrain", action="store_true")
@@ -210,7 +280,7 @@ def main(argv=None):
         torch.set_num_threads(1)
         run_job(args.worker, args.epochs, args.retrain)
         return
-    jobs = ([f"prior:{s}" for s in args.seeds] + (["one-shape"] if args.one_shape else []) +
+    jobs = ([f"prior:{s}" for s in args.seeds] + (["one-shape"] if args.one_shape else []) + (["centre"] if args.centre else []) +
             ([f"power:{k}/2" for k in range(2)] + [f"power-large:{k}/2" for k in range(2)] if args.power else []))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     extra = ["--epochs", str(args.epochs)] + (["--retrain"] if args.retrain else [])
@@ -221,4 +291,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    # run the functions of helpers.starprior, not of __main__: a function that enters a cache key is named by its module
+    from helpers import starprior
+    starprior.main()

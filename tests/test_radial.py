@@ -247,3 +247,13 @@ def test_energy_above_is_the_mean_square_of_the_high_harmonics():
     assert np.isclose(radial.energy_above(nyquist[None], 60)[0], np.mean(nyquist ** 2), rtol=1e-10)
     noise = np.random.default_rng(0).normal(0, 0.01, (2000, 128))
     assert abs(radial.energy_above(noise, 32).mean() / 0.01 ** 2 - 63 / 128) < 0.02      # harmonics 33-63 twice, 64 once
+
+
+def test_square_symmetry_moves_centres_as_the_prior_augmentation_does():
+    """The same generator state gives the centre part of :func:`helpers.radial.rotate_and_reflect` on full latents, and
+    over many draws each of the eight symmetries of the square turns up (the images of one point fill its orbit)."""
+    latent = torch.randn(64, 2 + 16, generator=torch.Generator().manual_seed(2))
+    full = radial.rotate_and_reflect(latent, torch.Generator().manual_seed(3))[:, :2]
+    assert torch.equal(radial.square_symmetry(latent[:, :2], torch.Generator().manual_seed(3)), full)
+    images = radial.square_symmetry(torch.tensor([[0.1, 0.2]]).repeat(800, 1), torch.Generator().manual_seed(4))
+    assert len({tuple(v) for v in images.numpy().round(6)}) == 8

@@ -51,3 +51,84 @@ def test_profiles_cleaner_than_the_data_decode_into_crisper_stars():
     centre, profile = radial.encode(clean)
     matched = starprior.matched_jitter(centre, profile, starprior.median_residual(points[:, ::4]), 4 * sigma)
     assert matched > 1.02 * sigma
+
+
+def test_box_half_width_is_unbiased_and_above_every_draw():
+    """Monte Carlo: 4000 sets of 50 draws from U(−0.3, 0.3); the estimate's mean is 0.3 within 5 standard errors
+    (the largest |draw| alone falls short by a/(n + 1), about 0.006, some 20 of them), and no set's estimate lies
+    below its own largest draw."""
+    from conftest import assert_mc_close
+    values = torch.rand(4000, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.6 - 0.3
+    estimates = np.array([starprior.box_half_width(v) for v in values])
+    assert_mc_close(estimates.mean(), 0.3, estimates.std(), len(estimates))
+    assert abs(values.abs().max(1).values.mean().item() - 0.3) > 0.005
+    assert (estimates > values.abs().max(1).values.numpy()).all()
+
+
+def test_probit_coordinates_of_a_uniform_square_are_standard_normal():
+    """Against scipy's Φ⁻¹ (an independent implementation) on a hand value and on 20 000 uniform centres; those are then
+    N(0, 1) by Kolmogorov–Smirnov (each coordinate), and the map commutes with the square's symmetries (it is odd)."""
+    from scipy import stats as scipy_stats
+    box = 0.3
+    hand = starprior.centre_to_normal(torch.tensor([[0.15, -0.15]], dtype=torch.float64), box).numpy()
+    assert hand == pytest.approx(np.array([[0.6744897501960817, -0.6744897501960817]]), abs=1e-12)
+    c = torch.rand(20_000, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 * box - box
+    z = starprior.centre_to_normal(c, box).numpy()
+    assert z == pytest.approx(scipy_stats.norm.ppf((c.numpy() / box + 1) / 2), abs=1e-9)
+    assert min(scipy_stats.kstest(z[:, k], "norm").pvalue for k in range(2)) > 1e-3
+    assert abs(z.mean()) < 0.03 and abs(z.std() - 1) < 0.02
+    moved = lambda f, x: f(x, torch.Generator().manual_seed(7))
+    assert torch.allclose(moved(radial.square_symmetry, starprior.centre_to_normal(c, box)),
+                          starprior.centre_to_normal(moved(radial.square_symmetry, c), box))
+
+
+def test_normal_to_centre_undoes_the_probit_and_never_leaves_the_box():
+    """Round trip to 1e-9 for |z| ≤ 5; every z, however far out, maps into [−a, a]; a centre on or beyond the box is an
+    error that names it."""
+    box = 0.25
+    z = torch.linspace(-5, 5, 101, dtype=torch.float64).reshape(-1, 1).repeat(1, 2)
+    assert torch.allclose(starprior.centre_to_normal(starprior.normal_to_centre(z, box), box), z, atol=1e-9, rtol=0)
+    far = starprior.normal_to_centre(torch.tensor([[-40.0, 1e6]]), box)
+    assert far.abs().max().item() <= box
+    with pytest.raises(ValueError, match="centre must lie inside the box"):
+        starprior.centre_to_normal(torch.tensor([[0.25, 0.0]]), box)
+
+
+def test_the_latent_carries_the_centre_in_probit_coordinates():
+    """The latent's centre part is Φ⁻¹((c/a + 1)/2) of the encoded centre (scipy), a from :func:`starprior.box_half_width`."""
+    from scipy import stats as scipy_stats
+    points = data.star_dataset(32, seed=12)[0]
+    scale = starprior.latent_scale(points)
+    centre = radial.encode(points)[0].numpy()
+    assert scale["c_box"] == pytest.approx(np.abs(centre).max() * 65 / 64)
+    expected = scipy_stats.norm.ppf((centre / scale["c_box"] + 1) / 2)
+    assert starprior.to_latent(points, scale)[:, :2].numpy() == pytest.approx(expected, abs=1e-5)
+
+
+def test_centre_control_draws_probit_centres_inside_the_box(tmp_path, monkeypatch):
+    """Two epochs (a shape check, not a model): both coordinates give (n, 2) centres; the probit ones all lie inside
+    the training centres' box, the standardised ones need not; a wrong name is an error that names it."""
+    monkeypatch.setenv("DDPM_CACHE_DIR", str(tmp_path))
+    probit = starprior.centre_control(0, "probit", n=128, epochs=2)
+    standard = starprior.centre_control(0, "standardised", n=128, epochs=2)
+    box = starprior.box_half_width(radial.encode(data.load_stars("train")[0])[0])
+    assert probit.shape == standard.shape == (128, 2) and probit.abs().max().item() <= box
+    with pytest.raises(ValueError, match="name must be"):
+        starprior.centre_coordinates("logit", torch.zeros(3, 2))
+
+
+def test_a_star_seeds_worker_fills_the_cache_under_the_notebook_keys(tmp_path, monkeypatch):
+    """``python -m helpers.starprior --worker centre`` (as ``make star-seeds`` runs it, one epoch here) trains and draws
+    under the keys that the notebook's own call computes, so the notebook loads them: a function run as ``__main__``
+    would name its module differently and miss the cache."""
+    import subprocess
+    import sys
+    monkeypatch.setenv("DDPM_CACHE_DIR", str(tmp_path))
+    subprocess.run([sys.executable, "-m", "helpers.starprior", "--worker", "centre", "--epochs", "1"], check=True,
+                   env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}, capture_output=True)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 12
+    for seed in (0, 1, 2):
+        for name in ("standardised", "probit"):
+            starprior.centre_control(seed, name, epochs=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == files
