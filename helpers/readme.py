@@ -207,14 +207,18 @@ def table_03_sampler() -> str:
 
 def table_03_centre() -> str:
     """Notebook 03's centre control: for each training seed and centre coordinates (standardised or probit), the drawn
-    centres outside the generator's square and the largest absolute coordinate; last, the encoded training centres."""
+    centres outside the generator's square, the largest absolute coordinate and the seed's one-sided Fisher p-value
+    (standardised above probit); last, what an ideal sampler of the probit target puts outside, and the encoded
+    training centres."""
     d = load("03_centre")
-    rows = [[int(seed), name, f"{int(out)} of {int(d['samples'])}", f"{out / d['samples']:.2%}", f"{largest:.4f}"]
-            for seed, name, out, largest in zip(d["seeds"], d["coordinates"], d["outside"], d["largest"])]
-    share = d["train_outside"] / d["train_n"]
-    rows.append(["training centres (encoded)", "", f"{int(d['train_outside'])} of {int(d['train_n'])}", f"{share:.2%}",
-                 f"(box {float(d['box']):.4f})"])
-    return markdown_table(["seed", "coordinates", "centres outside the square", "share", "largest absolute coordinate"], rows)
+    n = int(d["samples"])
+    rows = [[int(seed), name, f"{int(out)} of {n}", f"{out / n:.2%}", f"{largest:.4f}", f"{p:.2g}"]
+            for seed, name, out, largest, p in zip(d["seeds"], d["coordinates"], d["outside"], d["largest"], d["p_fisher"])]
+    rows.append(["ideal sampler of U(−a, a)²", f"a = {float(d['box']):.4f}", "", f"{float(d['ideal_share']):.2%}", "", ""])
+    rows.append(["training centres (encoded)", "", f"{int(d['train_outside'])} of {int(d['train_n'])}",
+                 f"{d['train_outside'] / d['train_n']:.2%}", "", ""])
+    return markdown_table(["seed", "coordinates", "centres outside the square", "share", "largest absolute coordinate",
+                           "Fisher p, standardised above probit"], rows)
 
 
 def timings_path() -> Path:

@@ -33,8 +33,10 @@ def latent_scale(points, bins: int = BINS) -> dict:
 
 
 def box_half_width(values) -> float:
-    """The half-width a of a law U(−a, a) estimated from its draws ``values`` (any shape, n in all): the largest |value|
-    times (n + 1)/n, unbiased since E max |value| = a·n/(n + 1), and always above every draw."""
+    """A half-width a just above every one of ``values`` (any shape, n in all): the largest |value| times (n + 1)/n, so
+    that the largest maps to a finite probit z (:func:`centre_to_normal`). For draws of a law U(−a, a) it is the
+    unbiased estimate of a (E max |value| = a·n/(n + 1)); encoded centres are not quite that law (the encoder's error
+    blurs the square's edge), so it only sets the box."""
     values = torch.as_tensor(values).abs().flatten()
     return values.max().item() * (len(values) + 1) / len(values)
 
@@ -50,12 +52,14 @@ def centre_to_normal(centre, box: float) -> torch.Tensor:
 
 
 def normal_to_centre(z, box: float) -> torch.Tensor:
-    """The inverse of :func:`centre_to_normal`: c = a·erf(z/√2), inside (−a, a) for every z ``(m, 2)``."""
+    """The inverse of :func:`centre_to_normal`: c = a·erf(z/√2), in [−a, a] for every z ``(m, 2)`` (erf rounds to ±1
+    for |z| above about 8.3, which gives ±a itself)."""
     return box * torch.erf(torch.as_tensor(z, dtype=torch.float64) / np.sqrt(2.0))
 
 
 def to_latent(points, scale: dict, bins: int = BINS) -> torch.Tensor:
-    """Latents (m, 2 + K) of stars ``points: (m, n, 2)``: the centre in probit coordinates, the profile standardised."""
+    """Latents (m, 2 + K) of stars ``points: (m, n, 2)``: the centre in probit coordinates, the profile standardised.
+    A star whose centre lies on or beyond the box ``scale["c_box"]`` (a held-out star, say) is an error."""
     centre, profile = radial.encode(points, bins)
     return torch.cat([centre_to_normal(centre, scale["c_box"]), (profile - scale["r_mean"]) / scale["r_sd"]], dim=1).float()
 
@@ -90,7 +94,7 @@ def train(seed: int = 0, epochs: int = EPOCHS, bins: int = BINS, steps: int = T,
 
 def sample_latents(seed: int, n: int, sample_seed: int, epochs: int = EPOCHS, bins: int = BINS, steps: int = T,
                    retrain: bool = False, variance: str = SAMPLERS[SAMPLER]) -> torch.Tensor:
-    """n standardised latents (n, 2 + K) drawn by ancestral sampling from the prior of training seed ``seed``
+    """n latents (n, 2 + K) (:func:`to_latent`) drawn by ancestral sampling from the prior of training seed ``seed``
     (trained if it is not in the cache), with noise from a generator seeded ``sample_seed``; cached beside the
     weights, so that ``make star-seeds`` can draw them before notebook 03 runs.
 
@@ -291,6 +295,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    # run the functions of helpers.starprior, not of __main__: a function that enters a cache key is named by its module
-    from helpers import starprior
-    starprior.main()
+    main()

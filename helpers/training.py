@@ -221,14 +221,22 @@ def cache_key(**config) -> str:
 
 
 def describe(value):
-    """A setting as it enters :func:`cache_key`: a function by its name and a hash of its source, so
-    that editing an augmentation retrains instead of loading weights trained with the old one."""
+    """A setting as it enters :func:`cache_key`: a function by its module (:func:`module_name`), name and a hash of its
+    source, so that editing an augmentation retrains instead of loading weights trained with the old one."""
     if isinstance(value, torch.Tensor):
         return data.checksum(value.numpy())["sha256"]
     if not callable(value):
         return value
     source = hashlib.sha256(inspect.getsource(value).encode()).hexdigest()[:12]
-    return f"{value.__module__}.{value.__qualname__}:{source}"
+    return f"{module_name(value)}.{value.__qualname__}:{source}"
+
+
+def module_name(function) -> str:
+    """The module of ``function`` by its import name, also when that module runs as ``python -m NAME`` (where Python
+    calls it ``__main__``): so a worker of ``make star-seeds`` and the notebook compute the same cache key."""
+    module = function.__module__
+    spec = getattr(sys.modules.get(module), "__spec__", None)
+    return spec.name if module == "__main__" and spec is not None else module
 
 
 def cached(name: str, config: dict, run, retrain: bool = False) -> TrainResult:

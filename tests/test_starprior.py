@@ -55,8 +55,8 @@ def test_profiles_cleaner_than_the_data_decode_into_crisper_stars():
 
 def test_box_half_width_is_unbiased_and_above_every_draw():
     """Monte Carlo: 4000 sets of 50 draws from U(−0.3, 0.3); the estimate's mean is 0.3 within 5 standard errors
-    (the largest |draw| alone falls short by a/(n + 1), about 0.006, some 20 of them), and no set's estimate lies
-    below its own largest draw."""
+    (the largest |draw| alone falls short by a/(n + 1), about 0.006, some 60 standard errors), and, a sanity check,
+    no set's estimate lies below its own largest draw."""
     from conftest import assert_mc_close
     values = torch.rand(4000, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.6 - 0.3
     estimates = np.array([starprior.box_half_width(v) for v in values])
@@ -117,10 +117,9 @@ def test_centre_control_draws_probit_centres_inside_the_box(tmp_path, monkeypatc
         starprior.centre_coordinates("logit", torch.zeros(3, 2))
 
 
-def test_a_star_seeds_worker_fills_the_cache_under_the_notebook_keys(tmp_path, monkeypatch):
+def test_a_star_seeds_worker_fills_the_cache_that_the_notebook_loads(tmp_path, monkeypatch):
     """``python -m helpers.starprior --worker centre`` (as ``make star-seeds`` runs it, one epoch here) trains and draws
-    under the keys that the notebook's own call computes, so the notebook loads them: a function run as ``__main__``
-    would name its module differently and miss the cache."""
+    under the keys that the notebook's own call computes, so the notebook loads them instead of training again."""
     import subprocess
     import sys
     monkeypatch.setenv("DDPM_CACHE_DIR", str(tmp_path))

@@ -1,3 +1,6 @@
+import os
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -290,3 +293,16 @@ def test_fused_adam_enters_the_cache_key_only_when_on():
     plain = training.cache_key(**training.checkpoint_config(**config))
     assert training.cache_key(**training.checkpoint_config(**config, fused_adam=False)) == plain
     assert training.cache_key(**training.checkpoint_config(**config, fused_adam=True)) != plain
+
+
+def test_describe_names_a_function_by_its_import_name_also_when_its_module_runs_as_main(tmp_path):
+    """A module run as ``python -m NAME`` is ``__main__`` to Python; its functions must still enter a cache key under
+    NAME, as they do when the module is imported (the notebook's case), or a worker's results would never be loaded."""
+    import subprocess
+    (tmp_path / "keyed.py").write_text("def augment(x):\n    return x\n\n\nif __name__ == '__main__':\n"
+                                       "    from helpers import training\n    print(training.describe(augment))\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{training.runtime.ROOT}"}
+    as_main = subprocess.run([sys.executable, "-m", "keyed"], env=env, capture_output=True, text=True, check=True)
+    imported = subprocess.run([sys.executable, "-c", "import keyed; from helpers import training; "
+                               "print(training.describe(keyed.augment))"], env=env, capture_output=True, text=True, check=True)
+    assert as_main.stdout == imported.stdout and as_main.stdout.startswith("keyed.augment:")
