@@ -74,7 +74,7 @@ def test_glossary_defines_every_term_and_keeps_the_chamfer_distances_apart():
                         "Points outside the data's range", "Chamfer distance, stars", "Sliced Wasserstein-1",
                         "Precision and recall", "Coverage", "MMD, COV and 1-NNA", "Paired and Welch t-tests", "Holm's correction",
                         "Two-sample tests of a distribution", "Power and false-positive rate",
-                        "EMA", "Radial profile", "Spectral convolution"]
+                        "EMA", "Radial profile", "Probit coordinates", "Spectral convolution"]
     assert "mean unsquared nearest-neighbour distance" in text and "summed mean squared nearest-neighbour" in text
     # the floor is a reference, not a bound: blurred sets score past it on MMD and recall
     assert "reference, not a bound" in text and "beat it" not in text
