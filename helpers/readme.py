@@ -218,8 +218,8 @@ def table_03_centre() -> str:
              share(int(k), int(d["prior_n"]))]
             for seed, p, k in zip(seeds, d["p_paired"], d["prior_outside"])]
     rows.append([f"sampler of U(−a, a)², a = {float(d['box']):.4f}", "", f"{float(d['ideal_share']):.2%}", "", ""])
-    rows.append(["training centres (encoded)", "", share(int(d["train_outside"]), int(d["train_n"])),
-                 f"{float(d['p_train']):.2g} (two-sided, probit pooled against these)", ""])
+    rows.append(["training centres (encoded)", "", f"{share(int(d['train_outside']), int(d['train_n']))}; the probit draws "
+                 f"pooled against these: two-sided Fisher p = {float(d['p_train']):.2g}", "", ""])
     return markdown_table(["seed", "standardised: outside the square", "probit: outside the square",
                            "p, standardised above probit (paired)", "full prior, as sampled: outside"], rows)
 
