@@ -92,6 +92,19 @@ def train(seed: int = 0, epochs: int = EPOCHS, bins: int = BINS, steps: int = T,
     return training.train_cached(name, make_model, s, latent, retrain=retrain, progress=progress, **settings)
 
 
+def _cached_samples(name: str, run: tuple, n: int, sample_seed: int, variance: str, retrain: bool) -> torch.Tensor:
+    """n draws (n, d) by ancestral sampling (v-prediction, reverse variance ``variance``, noise seeded ``sample_seed``) from
+    the model of the training run ``run`` = (name, make_model, schedule, data (N, d), settings), trained if it is not in
+    the cache; the draws are cached under ``name`` beside the weights."""
+    config = dict(training.checkpoint_config(*run[:4], **run[4]), n=n, sample_seed=sample_seed, variance=variance)
+
+    def draw():
+        model = training.train_cached(*run[:4], retrain=retrain, progress=False, **run[4])[0]
+        return diffusion.sample(model, run[2], (n, run[3].shape[1]), torch.Generator().manual_seed(sample_seed),
+                                prediction="v", variance=variance)
+    return training.cached_tensor(name, config, draw, retrain)
+
+
 def sample_latents(seed: int, n: int, sample_seed: int, epochs: int = EPOCHS, bins: int = BINS, steps: int = T,
                    retrain: bool = False, variance: str = SAMPLERS[SAMPLER]) -> torch.Tensor:
     """n latents (n, 2 + K) (:func:`to_latent`) drawn by ancestral sampling from the prior of training seed ``seed``
@@ -100,15 +113,7 @@ def sample_latents(seed: int, n: int, sample_seed: int, epochs: int = EPOCHS, bi
 
     The sampler's reverse variance: σ_t² = β_t (``variance="beta"``) or β̃_t (``"posterior"``), Ho et al. 2020's two
     choices."""
-    name, make_model, s, latent, settings = _prior_run(seed, epochs, bins, steps)
-    config = dict(training.checkpoint_config(name, make_model, s, latent, **settings), n=n, sample_seed=sample_seed,
-                  variance=variance)
-
-    def draw():
-        model = train(seed, epochs, bins, steps, retrain, progress=False)[0]
-        return diffusion.sample(model, s, (n, 2 + bins), torch.Generator().manual_seed(sample_seed), prediction="v",
-                                variance=variance)
-    return training.cached_tensor("stars-latents", config, draw, retrain)
+    return _cached_samples("stars-latents", _prior_run(seed, epochs, bins, steps), n, sample_seed, variance, retrain)
 
 
 CENTRE_SAMPLES = 4096               # centres drawn per training seed in notebook 03's centre control
@@ -140,13 +145,7 @@ def centre_control(seed: int, name: str, n: int = CENTRE_SAMPLES, sample_seed: i
     run = (f"stars-centre-{name}", models.PointDenoiser, schedules.cosine(steps), to(centre).float(),
            dict(seed=seed, epochs=epochs, batch_size=64, lr=1e-3, prediction="v", ema_decay=0.999, augment=radial.square_symmetry))
     sample_seed = seed + 2 if sample_seed is None else sample_seed
-    config = dict(training.checkpoint_config(*run[:4], **run[4]), n=n, sample_seed=sample_seed, variance=SAMPLERS[SAMPLER])
-
-    def draw():
-        model = training.train_cached(*run[:4], retrain=retrain, progress=False, **run[4])[0]
-        return diffusion.sample(model, run[2], (n, 2), torch.Generator().manual_seed(sample_seed), prediction="v",
-                                variance=SAMPLERS[SAMPLER])
-    return back(training.cached_tensor("stars-centre-samples", config, draw, retrain).double())
+    return back(_cached_samples("stars-centre-samples", run, n, sample_seed, SAMPLERS[SAMPLER], retrain).double())
 
 
 def encode_decode(points, jitter: float, seed: int, bins: int = BINS, every: int = 4) -> np.ndarray:

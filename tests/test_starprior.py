@@ -120,11 +120,12 @@ def test_centre_control_draws_probit_centres_inside_the_box(tmp_path, monkeypatc
 def test_a_star_seeds_worker_fills_the_cache_that_the_notebook_loads(tmp_path, monkeypatch):
     """``python -m helpers.starprior --worker centre`` (as ``make star-seeds`` runs it, one epoch here) trains and draws
     under the keys that the notebook's own call computes, so the notebook loads them instead of training again."""
+    import os
     import subprocess
     import sys
     monkeypatch.setenv("DDPM_CACHE_DIR", str(tmp_path))
     subprocess.run([sys.executable, "-m", "helpers.starprior", "--worker", "centre", "--epochs", "1"], check=True,
-                   env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}, capture_output=True)
+                   env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True)
     files = sorted(p.name for p in tmp_path.iterdir())
     assert len(files) == 12
     for seed in (0, 1, 2):
