@@ -227,6 +227,19 @@ def run_reverse(kernel, x_T: torch.Tensor, T: int, generator=None, trajectory: b
     return xs if trajectory else x
 
 
+def restart(kernel, s: Schedule, x0: torch.Tensor, t0: int, generator=None) -> torch.Tensor:
+    """Draws ``x0: (n, ...)`` noised to step ``t0`` by q(x_t0 | x_0) (eq. 2, :func:`forward_sample`) and taken back to t = 0 by the reverse
+    kernel ``kernel`` (:func:`run_reverse`, t = t0..1): the learned reverse process started from the true marginal
+    q(x_t0) instead of from N(0, I) at T (the restart of SDEdit, Meng et al. 2022). ``t0 = 0`` returns ``x0``. The
+    further the restarted draws fall from the data's law, the more error the kernels of steps t0..1 add."""
+    if not isinstance(t0, int) or not 0 <= t0 <= s.T:
+        raise ValueError(f"t0 must be an integer in 0..{s.T}, got {t0!r}")
+    if t0 == 0:
+        return x0
+    x_t0 = forward_sample(s, x0, t0, _randn_like(x0, generator))
+    return run_reverse(kernel, x_t0, t0, generator)
+
+
 def ddpm_kernel(model, s: Schedule, prediction: str = "eps", variance: str = "posterior",
                 clip_x0: float | None = None):
     """The learned reverse kernel: mean from the network (:func:`reverse_mean`), variance β̃_t (eq. 5)

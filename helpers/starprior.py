@@ -148,6 +148,38 @@ def centre_control(seed: int, name: str, n: int = CENTRE_SAMPLES, sample_seed: i
     return back(_cached_samples("stars-centre-samples", run, n, sample_seed, SAMPLERS[SAMPLER], retrain).double())
 
 
+RESTART_STEPS = (10, 20, 45, 100)   # notebook 03's restart control: the steps t0 the training latents restart from
+
+
+def profile_inner_ratio(latent: torch.Tensor, scale: dict) -> np.ndarray:
+    """The inner ratio ρ (m,) fitted to the profile of each latent ``latent: (m, 2 + K)`` itself
+    (:func:`helpers.stars.fit_profiles`): no decoder, no points, so no jitter and no fitter's centre error."""
+    return stars.fit_profiles(from_latent(latent, scale)[1].numpy(), tuple(range(3, 13)))["inner_ratio"]
+
+
+def restart_control(seed: int, n: int = 1024, n_drawn: int = 512, steps_back=RESTART_STEPS, epochs: int = EPOCHS,
+                    bins: int = BINS, steps: int = T, retrain: bool = False) -> dict:
+    """Where the prior of training seed ``seed`` moves inner ratios: the first ``n`` training latents noised to each step
+    t0 of ``steps_back`` and taken back by the prior's reverse kernels (:func:`helpers.diffusion.restart`, the sampler
+    :data:`SAMPLER`, noise seeded 70 000 + seed), and the ``n_drawn`` latents :func:`sample_latents` draws from pure
+    noise. Returns, cached, {"steps": (k,), "training": (n,), "restarted": (k, n), "drawn": (n_drawn,)}: the
+    :func:`profile_inner_ratio` of each. A perfect prior gives back the training law from every t0."""
+    run = _prior_run(seed, epochs, bins, steps)
+    latent = run[3][:n]
+    config = dict(training.checkpoint_config(*run[:4], **run[4]), n=n, n_drawn=n_drawn, steps_back=list(steps_back),
+                  variance=SAMPLERS[SAMPLER], code=[training.describe(f) for f in (diffusion.restart, profile_inner_ratio)])
+    scale = latent_scale(data.load_stars("train")[0], bins)
+
+    def compute():
+        model = training.train_cached(*run[:4], retrain=retrain, progress=False, **run[4])[0]
+        kernel, generator = diffusion.ddpm_kernel(model, run[2], "v", SAMPLERS[SAMPLER]), torch.Generator().manual_seed(70_000 + seed)
+        restarted = [profile_inner_ratio(diffusion.restart(kernel, run[2], latent, t0, generator), scale) for t0 in steps_back]
+        drawn = sample_latents(seed, n_drawn, seed + 2, epochs, bins, steps, retrain)
+        return {"steps": torch.tensor(list(steps_back)), "training": torch.from_numpy(profile_inner_ratio(latent, scale)),
+                "restarted": torch.from_numpy(np.stack(restarted)), "drawn": torch.from_numpy(profile_inner_ratio(drawn, scale))}
+    return training.cached_tensor("stars-restart", config, compute, retrain)
+
+
 def encode_decode(points, jitter: float, seed: int, bins: int = BINS, every: int = 4) -> np.ndarray:
     """Stars ``points: (m, n, 2)`` through the encoder and the decoder (jitter sd ``jitter``, drawn from a generator
     seeded ``seed``), every ``every``-th point kept: (m, n / every, 2). What a perfect prior would hand the decoder."""
@@ -240,7 +272,8 @@ def one_shape_control(n: int, n_points: int, sample_seed: int, seed: int = 0, ep
 
 def run_job(job: str, epochs: int, retrain: bool):
     """One job of :func:`main`, with notebook 03's `report` settings: ``prior:SEED`` (train, then draw the 512
-    latents the notebook judges with each sampler of :data:`SAMPLERS`, sample seed SEED + 2), ``one-shape`` (the baseline's control, 64 stars of 256
+    latents the notebook judges with each sampler of :data:`SAMPLERS`, sample seed SEED + 2, and run
+    :func:`restart_control`), ``one-shape`` (the baseline's control, 64 stars of 256
     points, sample seed 4), ``centre`` (:func:`centre_control` for training seeds 0, 1, 2 in both coordinates),
     ``power:K/M`` (the K-th of M groups of faults of the power simulation,
     :func:`helpers.startests.power_groups`) or ``power-large:K/M`` (the same for real stars and the faults of
@@ -265,6 +298,7 @@ def run_job(job: str, epochs: int, retrain: bool):
         seed = int(job.split(":")[1])
         for variance in SAMPLERS.values():
             sample_latents(seed, 512, seed + 2, epochs, retrain=retrain, variance=variance)
+        restart_control(seed, epochs=epochs, retrain=retrain)
 
 
 def main(argv=None):

@@ -253,3 +253,30 @@ def test_guided_eps_is_the_score_of_the_class_posterior_raised_to_w(gen):
         assert torch.allclose(D.guided(model, 1, w)(x.detach(), tt), expected, atol=1e-8), w
     with pytest.raises(ValueError, match="w must be >= 0"):
         D.guided(model, 1, -1.0)
+
+
+def test_restart_starts_from_the_forward_marginal_and_runs_the_last_t0_steps(gen):
+    """On N(m, p²) data with the best ε̂, restarting at t0 is x_t0 ~ N(√ᾱ m, ᾱ p² + 1 − ᾱ) followed by the steps
+    t0..1 of the reverse chain, each x_{t−1} = a_t x_t + b_t + σ_t z: the sampled mean and variance follow the scalar
+    recursion computed here in numpy from the definitions (β̃_t, no noise at t = 1)."""
+    s, m, p, t0 = S.cosine(200), 2.0, 0.5, 30
+    abar = np.cumprod(np.r_[1.0, 1 - s.beta[1:].numpy()])
+
+    def oracle_eps(x, t):
+        a = s.alpha_bar[t].view(-1, 1).to(x)
+        return (1 - a).sqrt() * (x - a.sqrt() * m) / (a * p ** 2 + 1 - a)
+    x0 = m + p * torch.randn((N, 1), generator=gen, dtype=torch.float64)
+    x = D.restart(D.ddpm_kernel(oracle_eps, s), s, x0, t0, gen)
+    mean, var = np.sqrt(abar[t0]) * m, abar[t0] * p ** 2 + 1 - abar[t0]
+    for t in range(t0, 0, -1):
+        beta, prev, var_t = 1 - abar[t] / abar[t - 1], abar[t - 1], abar[t] * p ** 2 + 1 - abar[t]
+        c_x0, c_xt = np.sqrt(prev) * beta / (1 - abar[t]), np.sqrt(1 - beta) * (1 - prev) / (1 - abar[t])
+        gain = np.sqrt(abar[t]) * p ** 2 / var_t
+        a, b = c_xt + c_x0 * gain, c_x0 * (m - gain * np.sqrt(abar[t]) * m)
+        mean, var = a * mean + b, a ** 2 * var + beta * (1 - prev) / (1 - abar[t])
+    assert_mc_close(x.mean(), mean, np.sqrt(var), N)
+    assert_mc_close(x.var(), var, var * np.sqrt(2), N)
+    assert D.restart(D.ddpm_kernel(oracle_eps, s), s, x0, 0, gen) is x0
+    for bad in (-1, 201, 2.0):
+        with pytest.raises(ValueError, match="t0 must be an integer in 0..200"):
+            D.restart(D.ddpm_kernel(oracle_eps, s), s, x0, bad, gen)

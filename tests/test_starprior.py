@@ -132,3 +132,23 @@ def test_a_star_seeds_worker_fills_the_cache_that_the_notebook_loads(tmp_path, m
         for name in ("standardised", "probit"):
             starprior.centre_control(seed, name, epochs=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == files
+
+
+def test_profile_inner_ratio_recovers_the_generators_ratio():
+    """Fitted to the encoded profiles of training stars, ρ is the generator's own within the encoder's error."""
+    points, params = data.load_stars("train")
+    scale = starprior.latent_scale(points)
+    rho = starprior.profile_inner_ratio(starprior.to_latent(points[:64], scale), scale)
+    assert np.median(np.abs(rho - params["inner_ratio"][:64])) < 0.01 and np.abs(rho - params["inner_ratio"][:64]).max() < 0.05
+
+
+def test_restart_control_starts_from_the_training_latents(tmp_path, monkeypatch):
+    """One epoch (a contract check, not a model): restarted from t0 = 1, whose noise sd is under 0.01, the training
+    latents keep their inner ratios whatever the network; the rows have the promised shapes and are cached."""
+    monkeypatch.setenv("DDPM_CACHE_DIR", str(tmp_path))
+    out = starprior.restart_control(1, n=16, n_drawn=8, steps_back=(1, 20), epochs=1)
+    assert out["steps"].tolist() == [1, 20] and out["restarted"].shape == (2, 16) and out["drawn"].shape == (8,)
+    assert (out["restarted"][0] - out["training"]).abs().max().item() < 0.02
+    files = sorted(p.name for p in tmp_path.iterdir())
+    again = starprior.restart_control(1, n=16, n_drawn=8, steps_back=(1, 20), epochs=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == files and torch.equal(again["restarted"], out["restarted"])

@@ -179,3 +179,20 @@ def test_calibrated_rejection_rates_leave_each_real_set_out():
     assert rows[0].tolist() == [1 / 300] * len(startests.TESTS)
     assert rates["any"] == pytest.approx(np.mean([verdicts.holm(r, 0.05).any() for r in rows]))
     assert 1 / 300 <= rates["any"] <= len(startests.TESTS) / 300      # a left-out set rejects only at the strict minimum
+
+
+def test_power_simulation_seeds_share_nothing_with_the_sets_they_are_compared_with(tmp_path, monkeypatch):
+    """Every simulated set's seed (its generator and its decoder, seed + 1000·set) differs from every other's and from
+    the seeds notebook 03 draws its compared sets with: the references' decoders 0–3, the seeds' stars 50 000 + s and
+    the metric controls' 10 000 + s."""
+    monkeypatch.setenv("DDPM_CACHE_DIR", str(tmp_path))
+    seeds = []
+
+    def record(fault, n, count, reference, decode, seed=0):
+        seeds.extend(seed + 1000 * r for r in range(count))
+        return np.zeros((count, len(startests.TESTS)))
+    monkeypatch.setattr(startests, "replicate_p_values", record)
+    startests.power_p_values(8, startests.REPLICATES, startests.FAULT_REPLICATES, {"arms": np.arange(3)}, 0.01)
+    assert len(seeds) == startests.REPLICATES + (len(startests.FAULTS) - 1) * startests.FAULT_REPLICATES == len(set(seeds))
+    others = {0, 1, 2, 3} | {50_000 + s for s in range(3)} | {10_000 + s for s in range(4)} | {30_000, 30_001, 30_002}
+    assert not set(seeds) & others
