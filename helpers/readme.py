@@ -224,6 +224,23 @@ def table_03_centre() -> str:
                            "p, standardised above probit (paired)", "full prior, as sampled: outside"], rows)
 
 
+def table_03_restart() -> str:
+    """Notebook 03's restart control: for each start (the training latents; restarted from step t0; drawn from noise) and
+    training seed, the inner ratios fitted to the profiles below + above the generator's range, with the one-sided Fisher
+    p-value against the training latents' share."""
+    d = load("03_restart")
+    low, high = (float(x) for x in d["inner_range"])
+    training = d["training"]
+    outside = lambda r: (int(np.sum(r < low)), int(np.sum(r > high)))
+    cell = lambda r: f"{outside(r)[0]} + {outside(r)[1]} of {len(r)} ({sum(outside(r)) / len(r):.1%})"
+    starts = ([("training latents (t0 = 0)", [training] * len(d["seeds"]), [None] * len(d["seeds"]))]
+              + [(f"restarted from t0 = {int(t)}", list(d["restarted"][:, j]), list(d["p_restarted"][:, j]))
+                 for j, t in enumerate(d["steps"])]
+              + [(f"drawn from noise (t = {int(d['T'])})", list(d["drawn"]), list(d["p_drawn"]))])
+    rows = [[name, *(cell(r) + ("" if q is None else f", p = {q:.2g}") for r, q in zip(rs, ps))] for name, rs, ps in starts]
+    return markdown_table(["start", *(f"seed {int(s)}: below + above the range" for s in d["seeds"])], rows)
+
+
 def timings_path() -> Path:
     """``<figures dir>/data/timings.json``: the measured time of each notebook in each profile."""
     return figures_dir() / "data" / "timings.json"
@@ -286,7 +303,7 @@ TABLES = {"timings": table_timings, "install": table_install, "01_x0": table_01_
           "04_seeds": table_04_seeds, "04_verdicts": table_04_verdicts, "04_prior": table_04_prior, "03_stars": table_03_stars,
           "03_targets": table_03_targets, "03_targets_large": table_03_targets_large,
           "03_power": table_03_power, "03_power_large": table_03_power_large, "03_sampler": table_03_sampler,
-          "03_centre": table_03_centre}
+          "03_centre": table_03_centre, "03_restart": table_03_restart}
 
 
 def render(text: str) -> str:

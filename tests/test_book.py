@@ -61,7 +61,7 @@ def test_bibliography_holds_every_cited_work():
         ("Salimans", "2022"), ("Lin", "2024"), (r"Kynk{\"a}{\"a}nniemi", "2019"), ("Achlioptas", "2018"),
         ("Yang", "2019"), ("Luo", "2021"), ("Matejka", "2017"), ("Li", "2021"), ("Student", "1908"), ("Welch", "1947"),
         ("Holm", "1979"), ("Naeem", "2020"), ("Vincent", "2011"), ("Song", "2019"), ("Efron", "2011"), ("Ho", "2022"),
-        ("Smirnov", "1948"), ("Pearson", "1900"), ("Fisher", "1922"), ("Dinh", "2017"), ("Davison", "1997")}
+        ("Smirnov", "1948"), ("Pearson", "1900"), ("Fisher", "1922"), ("Dinh", "2017"), ("Davison", "1997"), ("Meng", "2022")}
     assert all({"url", "doi"} & set(e.fields) for key, e in entries.items() if key != "johansson2024report")
 
 
@@ -69,7 +69,7 @@ def test_glossary_defines_every_term_and_keeps_the_chamfer_distances_apart():
     text = (book.BOOK_DIR / "glossary.md").read_text()
     headings = re.findall(r"^## (.+)$", text, flags=re.M)
     assert headings == ["SNR and log-SNR", "Prediction target: epsilon, x0 or v", "Variational bound (ELBO)", "Score",
-                        "Classifier-free guidance", "Ancestral sampling", "DDIM",
+                        "Classifier-free guidance", "Ancestral sampling", "Restart", "DDIM",
                         "Data floor", "Chamfer distance, 2D shapes", "Median nearest-neighbour distance",
                         "Points outside the data's range", "Chamfer distance, stars", "Sliced Wasserstein-1",
                         "Precision and recall", "Coverage", "MMD, COV and 1-NNA", "Paired and Welch t-tests", "Holm's correction",
