@@ -46,9 +46,10 @@ figures: $(STAMP)
 	  echo "   $$(( $$(date +%s) - start )) s"; done
 	$(if $(filter report,$(PROFILE)),$(PY) -m helpers.readme,@echo "executed notebooks and figures: $(OUT)/")
 
-## star-seeds: notebook 03's long runs, into the cache: the star prior for training seeds 1 and 2 with their samples, the
-## baseline's one-shape control, the prior's centre control and the power simulation of the star tests (against the test stars, and real stars and the
-## faults of helpers.startests.WEAK against the large reference), in one-thread processes side by side
+## star-seeds: notebook 03's long runs, into the cache: the star prior for training seeds 1 and 2 with their samples and
+## their restart control, the baseline's one-shape control, the prior's centre control and the power simulation of the
+## star tests (against the test stars, and real stars and the faults of helpers.startests.WEAK against the large
+## reference), in one-thread processes side by side
 ## (`make figures` runs it first; notebook 03 then loads them, or computes what is missing)
 star-seeds: $(STAMP)
 	$(PY) -m helpers.starprior --seeds 1 2 --one-shape --centre --power $(if $(RETRAIN),--retrain)

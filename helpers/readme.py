@@ -226,18 +226,13 @@ def table_03_centre() -> str:
 
 def table_03_restart() -> str:
     """Notebook 03's restart control: for each start (the training latents; restarted from step t0; drawn from noise) and
-    training seed, the inner ratios fitted to the profiles below + above the generator's range, with the one-sided Fisher
-    p-value against the training latents' share."""
+    training seed, the inner ratios fitted to the profiles below + above the generator's closed range, and the one-sided
+    p-value the notebook printed (McNemar for the restarts, Fisher for the draws)."""
     d = load("03_restart")
-    low, high = (float(x) for x in d["inner_range"])
-    training = d["training"]
-    outside = lambda r: (int(np.sum(r < low)), int(np.sum(r > high)))
-    cell = lambda r: f"{outside(r)[0]} + {outside(r)[1]} of {len(r)} ({sum(outside(r)) / len(r):.1%})"
-    starts = ([("training latents (t0 = 0)", [training] * len(d["seeds"]), [None] * len(d["seeds"]))]
-              + [(f"restarted from t0 = {int(t)}", list(d["restarted"][:, j]), list(d["p_restarted"][:, j]))
-                 for j, t in enumerate(d["steps"])]
-              + [(f"drawn from noise (t = {int(d['T'])})", list(d["drawn"]), list(d["p_drawn"]))])
-    rows = [[name, *(cell(r) + ("" if q is None else f", p = {q:.2g}") for r, q in zip(rs, ps))] for name, rs, ps in starts]
+    cell = lambda below, above, n, p: (f"{below} + {above} of {n} ({(below + above) / n:.1%})"
+                                       + ("" if np.isnan(p) else f", p = {p:.2g}"))
+    rows = [[str(start), *(cell(int(d["below"][k, i]), int(d["above"][k, i]), int(d["n"][i]), float(d["p"][k, i]))
+                           for k in range(len(d["seeds"])))] for i, start in enumerate(d["starts"])]
     return markdown_table(["start", *(f"seed {int(s)}: below + above the range" for s in d["seeds"])], rows)
 
 

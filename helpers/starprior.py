@@ -157,17 +157,25 @@ def profile_inner_ratio(latent: torch.Tensor, scale: dict) -> np.ndarray:
     return stars.fit_profiles(from_latent(latent, scale)[1].numpy(), tuple(range(3, 13)))["inner_ratio"]
 
 
+def inner_ratio_sides(rho, inner_range=startests.INNER_RANGE) -> tuple:
+    """(below, above): how many inner ratios ``rho: (m,)`` lie below and above the generator's closed range
+    ``inner_range``; a fit on an end of it (a point of the fitter's grid, up to 1e-9 of rounding) counts as inside."""
+    rho, (low, high) = np.asarray(rho), inner_range
+    return int(np.sum(rho < low - 1e-9)), int(np.sum(rho > high + 1e-9))
+
+
 def restart_control(seed: int, n: int = 1024, n_drawn: int = 512, steps_back=RESTART_STEPS, epochs: int = EPOCHS,
                     bins: int = BINS, steps: int = T, retrain: bool = False) -> dict:
     """Where the prior of training seed ``seed`` moves inner ratios: the first ``n`` training latents noised to each step
     t0 of ``steps_back`` and taken back by the prior's reverse kernels (:func:`helpers.diffusion.restart`, the sampler
     :data:`SAMPLER`, noise seeded 70 000 + seed), and the ``n_drawn`` latents :func:`sample_latents` draws from pure
     noise. Returns, cached, {"steps": (k,), "training": (n,), "restarted": (k, n), "drawn": (n_drawn,)}: the
-    :func:`profile_inner_ratio` of each. A perfect prior gives back the training law from every t0."""
+    :func:`profile_inner_ratio` of each. An exact reverse process would give back the training law from every t0."""
     run = _prior_run(seed, epochs, bins, steps)
     latent = run[3][:n]
     config = dict(training.checkpoint_config(*run[:4], **run[4]), n=n, n_drawn=n_drawn, steps_back=list(steps_back),
-                  variance=SAMPLERS[SAMPLER], code=[training.describe(f) for f in (diffusion.restart, profile_inner_ratio)])
+                  variance=SAMPLERS[SAMPLER], code=[training.describe(f) for f in (diffusion.restart, profile_inner_ratio, from_latent,
+                                                                           stars.fit_profiles)])
     scale = latent_scale(data.load_stars("train")[0], bins)
 
     def compute():

@@ -277,6 +277,16 @@ def test_restart_starts_from_the_forward_marginal_and_runs_the_last_t0_steps(gen
     assert_mc_close(x.mean(), mean, np.sqrt(var), N)
     assert_mc_close(x.var(), var, var * np.sqrt(2), N)
     assert D.restart(D.ddpm_kernel(oracle_eps, s), s, x0, 0, gen) is x0
+    calls = []
+
+    def spy(x, t):                      # records the steps and what enters the first; moves nothing
+        calls.append((t, x.mean().item(), x.var().item()))
+        return x, 0.0
+    D.restart(spy, s, x0, t0, gen)
+    assert [t for t, _, _ in calls] == list(range(t0, 0, -1))
+    var_t0 = abar[t0] * p ** 2 + 1 - abar[t0]
+    assert_mc_close(calls[0][1], np.sqrt(abar[t0]) * m, np.sqrt(var_t0), N)
+    assert_mc_close(calls[0][2], var_t0, var_t0 * np.sqrt(2), N)
     for bad in (-1, 201, 2.0):
         with pytest.raises(ValueError, match="t0 must be an integer in 0..200"):
             D.restart(D.ddpm_kernel(oracle_eps, s), s, x0, bad, gen)

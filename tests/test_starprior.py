@@ -152,3 +152,9 @@ def test_restart_control_starts_from_the_training_latents(tmp_path, monkeypatch)
     files = sorted(p.name for p in tmp_path.iterdir())
     again = starprior.restart_control(1, n=16, n_drawn=8, steps_back=(1, 20), epochs=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == files and torch.equal(again["restarted"], out["restarted"])
+
+
+def test_inner_ratio_sides_count_the_ends_of_the_range_as_inside():
+    """The fitter's grid holds 0.6 as 0.6000000000000001: it counts as inside, like 0.35; anything beyond by more is out."""
+    rho = np.r_[np.linspace(0.2, 0.9, 36)[20], 0.35, 0.3499, 0.6001, 0.2, 0.5]
+    assert np.linspace(0.2, 0.9, 36)[20] > 0.6 and starprior.inner_ratio_sides(rho) == (2, 1)

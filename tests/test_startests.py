@@ -182,17 +182,26 @@ def test_calibrated_rejection_rates_leave_each_real_set_out():
 
 
 def test_power_simulation_seeds_share_nothing_with_the_sets_they_are_compared_with(tmp_path, monkeypatch):
-    """Every simulated set's seed (its generator and its decoder, seed + 1000·set) differs from every other's and from
-    the seeds notebook 03 draws its compared sets with: the references' decoders 0–3, the seeds' stars 50 000 + s and
-    the metric controls' 10 000 + s."""
+    """Every simulated set's seeds, as the simulation hands them to the star generator and to the decoder, differ from
+    every other set's and lie above every seed notebook 03 draws its compared sets with (the references' decoders 0–3
+    and generators 997–999, the metric controls' 10 000 + s, the one-shape stars' 30 000–30 002, the seeds' stars
+    50 000 + s, the restart control's 70 000 + s)."""
+    from helpers import starprior
     monkeypatch.setenv("DDPM_CACHE_DIR", str(tmp_path))
-    seeds = []
+    drawn, decoded = [], []
 
-    def record(fault, n, count, reference, decode, seed=0):
-        seeds.extend(seed + 1000 * r for r in range(count))
-        return np.zeros((count, len(startests.TESTS)))
-    monkeypatch.setattr(startests, "replicate_p_values", record)
-    startests.power_p_values(8, startests.REPLICATES, startests.FAULT_REPLICATES, {"arms": np.arange(3)}, 0.01)
-    assert len(seeds) == startests.REPLICATES + (len(startests.FAULTS) - 1) * startests.FAULT_REPLICATES == len(set(seeds))
-    others = {0, 1, 2, 3} | {50_000 + s for s in range(3)} | {10_000 + s for s in range(4)} | {30_000, 30_001, 30_002}
-    assert not set(seeds) & others
+    def stars_of(fault, n, seed, n_points=256, jitter=None):
+        drawn.append(seed)
+        return np.zeros((n, n_points, 2))
+
+    def codec(points, jitter, seed, bins=128, every=4):
+        decoded.append(seed)
+        return points[:, ::every]
+    monkeypatch.setattr(startests, "faulty_stars", stars_of)
+    monkeypatch.setattr(starprior, "encode_decode", codec)
+    monkeypatch.setattr(stars, "fit_stars", lambda points: {})
+    monkeypatch.setattr(startests, "p_values", lambda fit, reference: dict.fromkeys(startests.TESTS, 0.5))
+    startests.power_p_values(2, startests.REPLICATES, startests.FAULT_REPLICATES, {"arms": np.arange(3)}, 0.01)
+    assert drawn == decoded
+    assert len(drawn) == startests.REPLICATES + (len(startests.FAULTS) - 1) * startests.FAULT_REPLICATES == len(set(drawn))
+    assert min(drawn) > 70_000 + 1000
