@@ -6,6 +6,8 @@ training seed 0 itself; ``python -m helpers.starprior --seeds 1 2`` (``make star
 cache for more training seeds, each in its own one-thread process, so that the notebook only loads them.
 """
 import argparse
+import hashlib
+import inspect
 import os
 import subprocess
 import sys
@@ -173,9 +175,10 @@ def restart_control(seed: int, n: int = 1024, n_drawn: int = 512, steps_back=RES
     :func:`profile_inner_ratio` of each. An exact reverse process would give back the training law from every t0."""
     run = _prior_run(seed, epochs, bins, steps)
     latent = run[3][:n]
+    code = [training.describe(f) for f in (restart_control, diffusion.restart, profile_inner_ratio, from_latent, latent_scale)]
+    fitter = hashlib.sha256(inspect.getsource(stars).encode()).hexdigest()[:12]       # the whole profile fitter, constants too
     config = dict(training.checkpoint_config(*run[:4], **run[4]), n=n, n_drawn=n_drawn, steps_back=list(steps_back),
-                  variance=SAMPLERS[SAMPLER], code=[training.describe(f) for f in (diffusion.restart, profile_inner_ratio, from_latent,
-                                                                           stars.fit_profiles)])
+                  variance=SAMPLERS[SAMPLER], code=code, fitter=fitter)
     scale = latent_scale(data.load_stars("train")[0], bins)
 
     def compute():
