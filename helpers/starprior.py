@@ -179,9 +179,9 @@ def restart_control(seed: int, n: int = 1024, n_drawn: int = 512, steps_back=RES
     fitter = hashlib.sha256(inspect.getsource(stars).encode()).hexdigest()[:12]       # the whole profile fitter, constants too
     config = dict(training.checkpoint_config(*run[:4], **run[4]), n=n, n_drawn=n_drawn, steps_back=list(steps_back),
                   variance=SAMPLERS[SAMPLER], code=code, fitter=fitter)
-    scale = latent_scale(data.load_stars("train")[0], bins)
 
     def compute():
+        scale = latent_scale(data.load_stars("train")[0], bins)
         model = training.train_cached(*run[:4], retrain=retrain, progress=False, **run[4])[0]
         kernel, generator = diffusion.ddpm_kernel(model, run[2], "v", SAMPLERS[SAMPLER]), torch.Generator().manual_seed(70_000 + seed)
         restarted = [profile_inner_ratio(diffusion.restart(kernel, run[2], latent, t0, generator), scale) for t0 in steps_back]
